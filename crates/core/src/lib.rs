@@ -8,6 +8,7 @@
 pub mod framework;
 pub mod org;
 pub mod period;
+pub mod receipt;
 pub mod report;
 pub mod timestamp;
 pub mod validate;
@@ -15,5 +16,6 @@ pub mod validate;
 pub use framework::{Framework, IndicatorId};
 pub use org::{OrgId, Organisation, Registry};
 pub use period::{Period, PeriodKind, PeriodSpan};
+pub use receipt::{Outcome, OutcomeKind, Receipt, ReportId};
 pub use report::{Cell, CountValue, Report, Value};
 pub use timestamp::Timestamp;

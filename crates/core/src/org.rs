@@ -202,6 +202,44 @@ pub struct Organisation {
     pub enrolled_at: Option<Timestamp>,
     /// When the operator deactivated it; it is no longer expected to report after that.
     pub deactivated_at: Option<Timestamp>,
+    /// Every key the organisation has enrolled, with its state; kept after rotation and
+    /// revocation so that old reports can still be traced to the key that signed them.
+    pub keys: Vec<OrgKey>,
+}
+
+/// One Ed25519 public key of an organisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgKey {
+    /// Derived from the public key (see the envelope crate); only a look-up hint.
+    pub key_id: String,
+    pub public_key: [u8; 32],
+    pub added_at: Timestamp,
+    pub state: KeyState,
+}
+
+/// Whether a key may sign now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    Active,
+    /// Replaced by a newer key; still accepted until the end of its grace period.
+    Rotated {
+        grace_until: Timestamp,
+    },
+    /// Ended by the operator, or by enrolment with a re-issued join code.
+    Revoked {
+        at: Timestamp,
+    },
+}
+
+impl OrgKey {
+    /// Whether a signature by this key is accepted at `now`.
+    pub fn accepts_at(&self, now: Timestamp) -> bool {
+        match self.state {
+            KeyState::Active => true,
+            KeyState::Rotated { grace_until } => now < grace_until,
+            KeyState::Revoked { .. } => false,
+        }
+    }
 }
 
 impl Organisation {
@@ -251,6 +289,21 @@ impl Registry {
         self.orgs.get(id)
     }
 
+    /// The organisation whose key verified a signature, with that key, if the key is accepted
+    /// at `now`. Ed25519 keys are not shared, so at most one organisation holds a key.
+    pub fn key_owner(
+        &self,
+        public_key: &[u8; 32],
+        now: Timestamp,
+    ) -> Option<(&Organisation, &OrgKey)> {
+        self.orgs.values().find_map(|o| {
+            o.keys
+                .iter()
+                .find(|k| &k.public_key == public_key && k.accepts_at(now))
+                .map(|k| (o, k))
+        })
+    }
+
     pub fn insert(&mut self, org: Organisation) {
         self.orgs.insert(org.id.clone(), org);
     }
@@ -283,6 +336,7 @@ mod tests {
             registered_at: Timestamp(0),
             enrolled_at: None,
             deactivated_at: None,
+            keys: vec![],
         }
     }
 
@@ -329,6 +383,22 @@ mod tests {
         let mut hosted = org(OrgKind::NationalCentre, Some("GH"), Region::Africa);
         hosted.hosted = true;
         assert!(hosted.check().is_err());
+    }
+
+    #[test]
+    fn key_states() {
+        let key = |state| OrgKey {
+            key_id: "k".into(),
+            public_key: [1; 32],
+            added_at: Timestamp(0),
+            state,
+        };
+        assert!(key(KeyState::Active).accepts_at(Timestamp(100)));
+        let rotated = key(KeyState::Rotated {
+            grace_until: Timestamp(50),
+        });
+        assert!(rotated.accepts_at(Timestamp(49)) && !rotated.accepts_at(Timestamp(50)));
+        assert!(!key(KeyState::Revoked { at: Timestamp(0) }).accepts_at(Timestamp(0)));
     }
 
     #[test]
