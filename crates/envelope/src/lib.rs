@@ -1,1 +1,33 @@
-//! placeholder
+//! DSSE envelopes for alliance: the pre-authentication encoding (PAE), the JSON envelope form,
+//! Ed25519 signatures verified strictly, and the key ids and report ids derived from them.
+//!
+//! There are two layers. The generic DSSE layer ([`pae`], [`Envelope`], [`DsseVerifier`])
+//! follows the DSSE v1 protocol and passes its public test vectors. The alliance layer
+//! ([`sign`], [`verify_signed`], [`verify_pinned`], [`payload_type`]) sits on top and is
+//! stricter: every signature must carry a key id, name a known key and verify, and the payload
+//! type must be exactly the one the caller expects.
+//!
+//! Signatures are always checked over the exact bytes received. Nothing here decodes or
+//! re-encodes a payload, because protobuf encoding is not canonical and a re-encoded payload
+//! would not be the one that was signed.
+//!
+//! This crate does no I/O: no files, no sockets, no clock and no async runtime.
+
+mod dsse;
+mod envelope;
+mod error;
+mod ids;
+mod json;
+mod keys;
+mod pae;
+pub mod payload_type;
+pub mod text;
+mod verify;
+
+pub use dsse::{DsseVerifier, TrustedKey};
+pub use envelope::{Envelope, Signature};
+pub use error::EnvelopeError;
+pub use ids::{KeyId, fingerprint, report_id};
+pub use keys::{PUBLIC_KEY_LEN, SIGNATURE_LEN, SigningKey, check_public_key, sign};
+pub use pae::pae;
+pub use verify::{Signer, Verified, keys_by_id, verify_pinned, verify_signed};
