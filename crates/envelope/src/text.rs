@@ -29,7 +29,9 @@ pub fn decode_base64(text: &str) -> Result<Vec<u8>, Base64Error> {
         (true, true) => &URL_SAFE_PADDED,
         (true, false) => &URL_SAFE_UNPADDED,
     };
-    engine.decode(text).map_err(|e| Base64Error(describe(text, e)))
+    engine
+        .decode(text)
+        .map_err(|e| Base64Error(describe(text, e)))
 }
 
 /// Encodes bytes as base64 in the standard alphabet, padded.
@@ -53,6 +55,9 @@ const URL_SAFE_UNPADDED: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAF
 fn describe(text: &str, error: base64::DecodeError) -> String {
     use base64::DecodeError as E;
     match error {
+        E::InvalidByte(at, b'=') if only_padding_from(text, at) => {
+            format!("too much padding from offset {at}")
+        }
         E::InvalidByte(at, b'=') => {
             format!("unexpected '=' at offset {at}: padding may only end the text")
         }
@@ -64,7 +69,10 @@ fn describe(text: &str, error: base64::DecodeError) -> String {
             char::from(byte)
         ),
         E::InvalidByte(at, byte) => {
-            format!("invalid character {} at offset {at}", show_byte(text, at, byte))
+            format!(
+                "invalid character {} at offset {at}",
+                show_byte(text, at, byte)
+            )
         }
         E::InvalidLength(symbols) => {
             format!("{symbols} symbols cannot be base64 (the text is truncated or has extra data)")
@@ -74,6 +82,13 @@ fn describe(text: &str, error: base64::DecodeError) -> String {
         }
         E::InvalidPadding => "incorrect padding".to_owned(),
     }
+}
+
+/// Whether everything from byte offset `at` on is padding, which means there is too much of it.
+fn only_padding_from(text: &str, at: usize) -> bool {
+    text.as_bytes()
+        .get(at..)
+        .is_some_and(|rest| rest.iter().all(|&b| b == b'='))
 }
 
 /// Shows the offending character, or its byte value if it is not ASCII.
@@ -102,14 +117,14 @@ mod tests {
     fn damage_is_refused_with_a_reason() {
         let cases = [
             ("aGVsbG8=xyz", "padding may only end the text"),
-            ("aGVsbG8=!", "padding may only end the text"),
+            ("aGVsbG8=!", "invalid character '!' at offset 8"),
             ("aGVs bG8=", "whitespace at offset 4"),
             ("aGVsbG8=\n", "whitespace"),
             (" aGVsbG8=", "whitespace at offset 0"),
             ("aGVsbG8!", "invalid character '!' at offset 7"),
             ("aGVsbé8=", "invalid character 'é'"),
             ("+/-_Pj8=", "mixes the standard and URL-safe alphabets"),
-            ("aGVsbG8==", "incorrect padding"),
+            ("aGVsbG8==", "too much padding from offset 7"),
             ("aGVsbA=", "incorrect padding"),
             ("aGVsb", "truncated"),
             ("aGVsbH==", "stray bits"),
