@@ -30,6 +30,8 @@ pub struct ReportError {
 pub enum Problem {
     #[error("the report follows framework version {report}, checked against version {framework}")]
     FrameworkVersion { report: u32, framework: u32 },
+    #[error("framework version {version} is not known here (known: {known})")]
+    UnknownFrameworkVersion { version: u32, known: String },
     #[error(
         "period {period} is not allowed: framework version {version} uses {expected:?} periods"
     )]
@@ -248,6 +250,55 @@ impl Framework {
     }
 }
 
+/// The framework versions a hub or node knows, by version number.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Frameworks {
+    versions: BTreeMap<u32, Framework>,
+}
+
+impl Frameworks {
+    /// The versions that ship with alliance: version 1.
+    pub fn builtin() -> Self {
+        let mut set = Frameworks::default();
+        set.insert(Framework::v1());
+        set
+    }
+
+    pub fn insert(&mut self, framework: Framework) {
+        self.versions.insert(framework.version, framework);
+    }
+
+    pub fn get(&self, version: u32) -> Option<&Framework> {
+        self.versions.get(&version)
+    }
+
+    /// The highest version, which serves for reading any report: indicator ids never change
+    /// meaning between versions.
+    pub fn latest(&self) -> Option<&Framework> {
+        self.versions.values().next_back()
+    }
+
+    /// Checks `report` against the version it names, refusing a version not known here.
+    pub fn check_report(&self, report: &Report) -> Result<&Framework, ReportError> {
+        let framework = self
+            .get(report.framework_version)
+            .ok_or_else(|| ReportError {
+                field: "framework_version".to_owned(),
+                problem: Problem::UnknownFrameworkVersion {
+                    version: report.framework_version,
+                    known: self
+                        .versions
+                        .keys()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                },
+            })?;
+        framework.check_report(report)?;
+        Ok(framework)
+    }
+}
+
 impl Value {
     pub fn kind(&self) -> ValueKind {
         match self {
@@ -453,6 +504,20 @@ mod tests {
             }),
         );
         check(&r).unwrap();
+    }
+
+    #[test]
+    fn unknown_framework_versions_are_refused() {
+        let mut r = report();
+        r.framework_version = 7;
+        let e = Frameworks::builtin().check_report(&r).unwrap_err();
+        assert_eq!(e.field, "framework_version");
+        assert_eq!(
+            e.to_string(),
+            "framework_version: framework version 7 is not known here (known: 1)"
+        );
+        r.framework_version = 1;
+        assert_eq!(Frameworks::builtin().check_report(&r).unwrap().version, 1);
     }
 
     #[test]
