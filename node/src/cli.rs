@@ -121,7 +121,7 @@ pub struct OrgAddArgs {
 #[derive(Debug, Subcommand)]
 pub enum RecordCommand {
     /// Add one record.
-    Add(RecordAddArgs),
+    Add(Box<RecordAddArgs>),
     /// Add records from a CSV file: all rows or none.
     Import(RecordImportArgs),
     /// List records.

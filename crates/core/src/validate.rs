@@ -369,7 +369,7 @@ mod tests {
         );
         values.insert(
             "internal_support.budget_allocated".parse().unwrap(),
-            Value::Amount([("EUR".parse::<Currency>().unwrap(), 1_000_00)].into()),
+            Value::Amount([("EUR".parse::<Currency>().unwrap(), 100_000)].into()),
         );
         Report {
             org: "cut-brazil".parse().unwrap(),
