@@ -248,11 +248,15 @@ mod tests {
     #[test]
     fn parses_the_documented_shapes() {
         let parse = |line: &str| Cli::try_parse_from(line.split_whitespace());
-        assert!(parse("alliance-hub init --data d --listen 127.0.0.1:0 --public-addr hub:7443").is_ok());
+        assert!(
+            parse("alliance-hub init --data d --listen 127.0.0.1:0 --public-addr hub:7443").is_ok()
+        );
         assert!(parse("alliance-hub org add --data d --id cut-brazil --name CUT --kind national_centre --country BR --region americas").is_ok());
         assert!(parse("alliance-hub view --data d --period 2008..2010 --by region --json").is_ok());
         assert!(parse("alliance-hub export --data d --period 2009 --format sdmx-csv").is_ok());
-        assert!(parse("alliance-hub org add --data d --id x --name X --kind guf --hosted").is_err());
+        assert!(
+            parse("alliance-hub org add --data d --id x --name X --kind guf --hosted").is_err()
+        );
         assert!(parse("alliance-hub init --data d --tls-cert c.pem").is_err());
     }
 }

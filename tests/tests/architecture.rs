@@ -8,20 +8,38 @@ use alliance_tests::workspace_root;
 use serde_json::Value;
 
 /// Crates that speak protobuf or generate code for it.
-const PROTOBUF: &[&str] = &["prost", "prost-types", "prost-build", "protox", "tonic-prost", "tonic-prost-build"];
+const PROTOBUF: &[&str] = &[
+    "prost",
+    "prost-types",
+    "prost-build",
+    "protox",
+    "tonic-prost",
+    "tonic-prost-build",
+];
 /// Crates that do I/O or run an async runtime, which the pure crates must never reach.
-const IO: &[&str] = &["tokio", "mio", "tonic", "hyper", "sled", "rustls", "socket2"];
+const IO: &[&str] = &[
+    "tokio", "mio", "tonic", "hyper", "sled", "rustls", "socket2",
+];
 
 #[test]
 fn only_the_proto_crate_knows_protobuf() {
     let graph = Graph::load();
     for package in graph.workspace_members() {
         let direct = graph.direct_normal_and_build_deps(&package);
-        let protobuf: Vec<_> = direct.iter().filter(|d| PROTOBUF.contains(&d.as_str())).collect();
+        let protobuf: Vec<_> = direct
+            .iter()
+            .filter(|d| PROTOBUF.contains(&d.as_str()))
+            .collect();
         if package == "alliance-proto" {
-            assert!(!protobuf.is_empty(), "alliance-proto should compile the protocol");
+            assert!(
+                !protobuf.is_empty(),
+                "alliance-proto should compile the protocol"
+            );
         } else {
-            assert!(protobuf.is_empty(), "{package} depends on {protobuf:?}: only alliance-proto may");
+            assert!(
+                protobuf.is_empty(),
+                "{package} depends on {protobuf:?}: only alliance-proto may"
+            );
         }
     }
 }
@@ -36,7 +54,10 @@ fn only_one_crate_knows_sled() {
         .collect();
     assert!(users.len() <= 1, "several crates depend on sled: {users:?}");
     if let Some(user) = users.first() {
-        assert_eq!(user, "alliance-store", "sled belongs behind the store crate");
+        assert_eq!(
+            user, "alliance-store",
+            "sled belongs behind the store crate"
+        );
     }
 }
 
@@ -45,14 +66,24 @@ fn the_pure_crates_reach_no_io_and_no_protobuf() {
     let graph = Graph::load();
     for package in ["alliance-core", "alliance-envelope"] {
         let closure = graph.normal_closure(package);
-        assert!(!closure.is_empty(), "{package} not found in the dependency graph");
+        assert!(
+            !closure.is_empty(),
+            "{package} not found in the dependency graph"
+        );
         for banned in PROTOBUF.iter().chain(IO) {
             assert!(!closure.contains(*banned), "{package} reaches {banned}");
         }
-        assert!(!closure.contains("alliance-proto"), "{package} reaches alliance-proto");
+        assert!(
+            !closure.contains("alliance-proto"),
+            "{package} reaches alliance-proto"
+        );
     }
     // The domain crate stands alone: the envelope layer is generic and does not know reports.
-    assert!(!graph.normal_closure("alliance-core").contains("alliance-envelope"));
+    assert!(
+        !graph
+            .normal_closure("alliance-core")
+            .contains("alliance-envelope")
+    );
 }
 
 /// The resolved dependency graph of the workspace, by package name.
@@ -70,13 +101,23 @@ impl Graph {
             .current_dir(workspace_root())
             .output()
             .expect("cargo metadata runs");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        let meta: Value = serde_json::from_slice(&output.stdout).expect("cargo metadata prints JSON");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let meta: Value =
+            serde_json::from_slice(&output.stdout).expect("cargo metadata prints JSON");
         let names: BTreeMap<&str, &str> = meta["packages"]
             .as_array()
             .expect("packages")
             .iter()
-            .map(|p| (p["id"].as_str().expect("id"), p["name"].as_str().expect("name")))
+            .map(|p| {
+                (
+                    p["id"].as_str().expect("id"),
+                    p["name"].as_str().expect("name"),
+                )
+            })
             .collect();
         let members = meta["workspace_members"]
             .as_array()
