@@ -5,7 +5,9 @@
 //! database. Everything here is a pure function of its arguments, which is what lets the merge
 //! rules and disclosure control be tested with properties over generated input.
 
+pub mod disclosure;
 pub mod framework;
+pub mod merge;
 pub mod org;
 pub mod period;
 pub mod receipt;

@@ -1,0 +1,447 @@
+//! The hub's merge rules (DESIGN.md §4): which stored report wins each (organisation, period),
+//! what each envelope's outcome is, the alliance-wide view and coverage.
+//!
+//! # Design
+//!
+//! The [`Ledger`] holds every stored [`Entry`] per (organisation, period). Its answers depend
+//! only on the *set* of entries: the winner of a key is the highest revision, at equal revision
+//! the smallest report id; a duplicate keeps the earliest time it was received; the equivocation
+//! flags are the keys holding two report ids at one revision. So order, duplicates and retries
+//! change nothing, and [`Ledger::from_entries`] rebuilds the same ledger from what the hub stored.
+//!
+//! The view is kept up to date incrementally. For every period the ledger keeps [`Totals`] per
+//! group of every roll-up (the alliance, each region, country, kind, sector and organisation).
+//! When an insert changes a key's winner, the old winner's contribution is subtracted from each
+//! group of its organisation and the new winner's added; a withdrawn winner contributes only the
+//! mark that its organisation withdrew. Totals are sums that subtract exactly and drop whatever
+//! comes back to zero, so totals kept this way equal totals built from scratch, field by field
+//! ([`Ledger::aggregates`] exposes them so tests can compare). A view over one period is then
+//! derived from that period's totals without looking at any report; a view over several periods
+//! is computed from the winners in the span ([`Ledger::view_from_winners`]), because stocks and
+//! statuses need each organisation's latest value, which a sum cannot give.
+//!
+//! Totals know nothing of the framework: what a report did not break down and the published
+//! zeros of values a breakdown does not list are worked out when the view is derived, with the
+//! framework passed to the query. Indicator ids never change meaning, so the latest framework
+//! serves for reports of every version.
+//!
+//! # Limits
+//!
+//! - The ledger files each organisation under the registry attributes it was last given
+//!   ([`Ledger::new`], [`Ledger::from_entries`], [`Ledger::set_registry`]). After a registry
+//!   change (an organisation added, moved to another region, given sectors) the hub calls
+//!   [`Ledger::set_registry`], which re-files the winners of the organisations whose attributes
+//!   changed; until then the view shows the old grouping. Views never mix the two.
+//! - A view over one period falls back to the winners when another period of a shorter kind lies
+//!   within it (a report for `2009-H1` when the view asks for `2009`), since per-period totals
+//!   cannot tell which of them is an organisation's latest.
+//! - Views over several periods cost time in proportion to the winners in the span.
+//! - Every entry, narratives included, is held in memory; the hub's store is the durable copy.
+//! - Coverage reads the registry passed to it (it needs registration and deactivation dates,
+//!   which the ledger does not keep).
+
+mod aggregate;
+mod coverage;
+mod group;
+mod view;
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub use aggregate::Totals;
+pub use coverage::{Coverage, CoverageCounts, OrgCoverage, Submission, default_deadline};
+pub use group::{GroupBy, GroupByError, GroupKey};
+pub use view::{
+    AmountCell, BreakdownView, CountCell, CountView, FlagBreakdownView, FlagView, GroupView, Query,
+    StatusCell, View,
+};
+
+use crate::org::{OrgId, Registry};
+use crate::period::Period;
+use crate::receipt::{Outcome, OutcomeKind, ReportId};
+use crate::report::Report;
+use crate::timestamp::Timestamp;
+use aggregate::{Additive, Sign};
+use group::Directory;
+
+/// One stored envelope, as the merge rules see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The SHA-256 of the signed PAE bytes.
+    pub report_id: ReportId,
+    /// The report, already verified as authentic and checked against its framework version.
+    pub report: Report,
+    /// The earliest of the relay's custody receipt and the hub's receipt.
+    pub received_at: Timestamp,
+}
+
+/// Why an envelope cannot be stored. Nothing is stored when it is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MergeError {
+    /// Counting both would count the overlap twice (BAD_INPUTS 12).
+    #[error(
+        "period {period} overlaps period {held}, which organisation {org} has already reported under another period kind"
+    )]
+    OverlappingPeriod {
+        org: OrgId,
+        period: Period,
+        held: Period,
+    },
+    /// A report id is the hash of the signed bytes, so one id can only ever name one report;
+    /// this is a caller's mistake, refused rather than letting one id stand for two reports.
+    #[error("report id {report_id} is already held for a different report")]
+    ReportIdReused { report_id: ReportId },
+}
+
+/// One revision of one (organisation, period) held under two or more report ids: evidence the
+/// hub keeps and flags, whichever report wins.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Equivocation {
+    pub org: OrgId,
+    pub period: Period,
+    pub revision: u64,
+    /// Ascending, so the first is the one that wins if this revision is the highest.
+    pub report_ids: Vec<ReportId>,
+}
+
+/// The ledger's totals: per period, per roll-up and group, the sums over the winners.
+pub type Aggregates = BTreeMap<Period, BTreeMap<(GroupBy, GroupKey), Totals>>;
+
+/// Every stored entry per (organisation, period), the winners and the view's totals.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ledger {
+    slots: BTreeMap<OrgId, BTreeMap<Period, Slot>>,
+    /// Where each report id is held.
+    index: BTreeMap<ReportId, (OrgId, Period)>,
+    /// Every (organisation, period, revision) held under two or more report ids. Entries are
+    /// never removed, so noting each one as it arrives keeps this exact, and a view need not
+    /// look at every entry to list the equivocations in its span.
+    equivocated: BTreeSet<(OrgId, Period, u64)>,
+    directory: Directory,
+    aggregates: Aggregates,
+}
+
+impl Ledger {
+    /// An empty ledger that files organisations under the attributes `registry` gives them.
+    pub fn new(registry: &Registry) -> Self {
+        Ledger {
+            directory: Directory::from_registry(registry),
+            ..Ledger::default()
+        }
+    }
+
+    /// Rebuilds a ledger from every stored entry, in any order, with duplicates or not. The
+    /// totals are computed once from the final winners, not by replaying the changes, so this
+    /// is an independent path to the same answer as inserting one entry at a time.
+    pub fn from_entries(
+        registry: &Registry,
+        entries: impl IntoIterator<Item = Entry>,
+    ) -> Result<Self, MergeError> {
+        let mut ledger = Ledger::new(registry);
+        for entry in entries {
+            let outcome = ledger.decide(&entry)?;
+            ledger.store(entry, outcome);
+        }
+        let contributions: Vec<_> = ledger
+            .winners()
+            .map(|w| {
+                (
+                    w.report.org.clone(),
+                    w.report.period,
+                    ledger.contribution(w),
+                )
+            })
+            .collect();
+        for (org, period, totals) in &contributions {
+            ledger.file(org, *period, totals, Sign::Add);
+        }
+        Ok(ledger)
+    }
+
+    /// What storing `entry` would do, without storing it.
+    ///
+    /// Duplicate if its report id is held; else equivocation if another entry of its key has the
+    /// same revision; else superseded if a higher revision is held; else accepted. The outcome
+    /// names the winner of the key as it would be after the insert.
+    pub fn decide(&self, entry: &Entry) -> Result<Outcome, MergeError> {
+        let report = &entry.report;
+        if let Some(held) = self.get(&entry.report_id) {
+            if held.report != *report {
+                return Err(MergeError::ReportIdReused {
+                    report_id: entry.report_id,
+                });
+            }
+            let winner = self.winner(&report.org, report.period).unwrap_or(held);
+            return Ok(outcome(OutcomeKind::Duplicate, winner));
+        }
+        if let Some(held) = self.overlapping(&report.org, report.period) {
+            return Err(MergeError::OverlappingPeriod {
+                org: report.org.clone(),
+                period: report.period,
+                held,
+            });
+        }
+        let slot = self.slot(&report.org, report.period);
+        let held = || slot.into_iter().flat_map(|s| s.entries.values());
+        let kind = if held().any(|e| e.report.revision == report.revision) {
+            OutcomeKind::Equivocation
+        } else if held().any(|e| e.report.revision > report.revision) {
+            OutcomeKind::Superseded
+        } else {
+            OutcomeKind::Accepted
+        };
+        let winner = match slot.and_then(Slot::winner) {
+            Some(w) if rank(w) > rank(entry) => w,
+            _ => entry,
+        };
+        Ok(outcome(kind, winner))
+    }
+
+    /// Stores `entry` and keeps the totals up to date; see [`Ledger::decide`] for the outcome.
+    /// A duplicate changes nothing but the time the report was first received, which becomes
+    /// the earlier of the two.
+    pub fn insert(&mut self, entry: Entry) -> Result<Outcome, MergeError> {
+        let outcome = self.decide(&entry)?;
+        let takes_over =
+            outcome.kind != OutcomeKind::Duplicate && outcome.winning_report_id == entry.report_id;
+        if takes_over {
+            let (org, period) = (&entry.report.org, entry.report.period);
+            if let Some(old) = self.winner(org, period).map(|w| self.contribution(w)) {
+                self.file(org, period, &old, Sign::Sub);
+            }
+            let new = self.contribution(&entry);
+            self.file(org, period, &new, Sign::Add);
+        }
+        self.store(entry, outcome);
+        Ok(outcome)
+    }
+
+    /// Takes the group attributes of a changed registry, re-filing the winners of every
+    /// organisation whose attributes changed (subtracted under the old groups, added under the
+    /// new), so that the totals equal those of a rebuild with the new registry.
+    pub fn set_registry(&mut self, registry: &Registry) {
+        let new = Directory::from_registry(registry);
+        let changed: Vec<OrgId> = self
+            .slots
+            .keys()
+            .filter(|org| self.directory.get(org) != new.get(org))
+            .cloned()
+            .collect();
+        let contributions = |ledger: &Ledger| -> Vec<(OrgId, Period, Totals)> {
+            changed
+                .iter()
+                .flat_map(|org| ledger.slots.get(org).into_iter().flatten())
+                .filter_map(|(period, slot)| slot.winner().map(|w| (*period, w)))
+                .map(|(period, w)| (w.report.org.clone(), period, ledger.contribution(w)))
+                .collect()
+        };
+        for (org, period, totals) in contributions(self) {
+            self.file(&org, period, &totals, Sign::Sub);
+        }
+        self.directory = new;
+        for (org, period, totals) in contributions(self) {
+            self.file(&org, period, &totals, Sign::Add);
+        }
+    }
+
+    /// The entry held under a report id.
+    pub fn get(&self, report_id: &ReportId) -> Option<&Entry> {
+        let (org, period) = self.index.get(report_id)?;
+        self.slot(org, *period)?
+            .entries
+            .values()
+            .find(|e| e.report_id == *report_id)
+    }
+
+    /// When a held report was first received: the earliest `received_at` of all its copies. A
+    /// duplicate's receipt carries it.
+    pub fn first_received_at(&self, report_id: &ReportId) -> Option<Timestamp> {
+        self.get(report_id).map(|e| e.received_at)
+    }
+
+    /// The winner of one (organisation, period).
+    pub fn winner(&self, org: &OrgId, period: Period) -> Option<&Entry> {
+        self.slot(org, period)?.winner()
+    }
+
+    /// The winner of every (organisation, period), by organisation, then period.
+    pub fn winners(&self) -> impl Iterator<Item = &Entry> {
+        self.slots
+            .values()
+            .flat_map(|periods| periods.values())
+            .filter_map(Slot::winner)
+    }
+
+    /// The winning revision of each period an organisation has reported, so that a re-enrolled
+    /// or restored node can move past them.
+    pub fn winning_revisions(&self, org: &OrgId) -> BTreeMap<Period, u64> {
+        self.slots
+            .get(org)
+            .into_iter()
+            .flatten()
+            .filter_map(|(period, slot)| slot.winner().map(|w| (*period, w.report.revision)))
+            .collect()
+    }
+
+    /// Every entry of one (organisation, period), from the lowest rank to the winner: by
+    /// revision, and within one revision by descending report id.
+    pub fn history(&self, org: &OrgId, period: Period) -> impl Iterator<Item = &Entry> {
+        self.slot(org, period)
+            .into_iter()
+            .flat_map(|s| s.entries.values())
+    }
+
+    /// Every held entry, by organisation, period and rank: what a rebuild needs.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.slots
+            .values()
+            .flat_map(|periods| periods.values())
+            .flat_map(|s| s.entries.values())
+    }
+
+    /// The number of held entries.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Every revision held under two or more report ids, by organisation, period and revision.
+    pub fn equivocations(&self) -> Vec<Equivocation> {
+        self.equivocations_where(|_| true)
+    }
+
+    /// The equivocation flags: every (organisation, period) holding an equivocation.
+    pub fn equivocated(&self) -> BTreeSet<(OrgId, Period)> {
+        self.equivocated
+            .iter()
+            .map(|(org, period, _)| (org.clone(), *period))
+            .collect()
+    }
+
+    /// The totals kept incrementally, per period and group.
+    pub fn aggregates(&self) -> &Aggregates {
+        &self.aggregates
+    }
+
+    /// The equivocations of the periods `wanted` accepts.
+    fn equivocations_where(&self, wanted: impl Fn(Period) -> bool) -> Vec<Equivocation> {
+        self.equivocated
+            .iter()
+            .filter(|(_, period, _)| wanted(*period))
+            .map(|(org, period, revision)| {
+                let mut report_ids: Vec<ReportId> = self
+                    .history(org, *period)
+                    .filter(|e| e.report.revision == *revision)
+                    .map(|e| e.report_id)
+                    .collect();
+                report_ids.sort();
+                Equivocation {
+                    org: org.clone(),
+                    period: *period,
+                    revision: *revision,
+                    report_ids,
+                }
+            })
+            .collect()
+    }
+
+    fn slot(&self, org: &OrgId, period: Period) -> Option<&Slot> {
+        self.slots.get(org)?.get(&period)
+    }
+
+    /// A period the organisation already holds entries for that overlaps `period` under
+    /// another kind (periods of one kind tile time, so only another kind can overlap).
+    fn overlapping(&self, org: &OrgId, period: Period) -> Option<Period> {
+        self.slots
+            .get(org)?
+            .keys()
+            .copied()
+            .find(|held| held.kind() != period.kind() && held.overlaps(period))
+    }
+
+    /// Stores an entry whose outcome has been decided; the totals are the caller's business.
+    fn store(&mut self, entry: Entry, outcome: Outcome) {
+        let (org, period) = entry.report.key();
+        let periods = self.slots.entry(org.clone()).or_default();
+        let slot = periods.entry(period).or_default();
+        if outcome.kind == OutcomeKind::Duplicate {
+            // The earliest receipt stands whatever order the copies came in.
+            if let Some(held) = slot
+                .entries
+                .values_mut()
+                .find(|e| e.report_id == entry.report_id)
+            {
+                held.received_at = held.received_at.min(entry.received_at);
+            }
+            return;
+        }
+        if outcome.kind == OutcomeKind::Equivocation {
+            self.equivocated
+                .insert((org.clone(), period, entry.report.revision));
+        }
+        self.index.insert(entry.report_id, (org, period));
+        slot.entries.insert(rank(&entry), entry);
+    }
+
+    /// One winner's contribution to the totals, under its organisation's current attributes.
+    fn contribution(&self, winner: &Entry) -> Totals {
+        let country = self.directory.country_key(&winner.report.org);
+        Totals::of_report(&winner.report, &country)
+    }
+
+    /// Adds or subtracts a contribution in every group of its organisation, dropping totals that
+    /// come back to empty so that the map equals one built from scratch.
+    fn file(&mut self, org: &OrgId, period: Period, totals: &Totals, sign: Sign) {
+        let groups = self.directory.all_groups(org);
+        let per_group = self.aggregates.entry(period).or_default();
+        for group in groups {
+            match per_group.get_mut(&group) {
+                Some(mine) => {
+                    mine.apply(totals, sign);
+                    if mine.is_zero() {
+                        per_group.remove(&group);
+                    }
+                }
+                None if sign == Sign::Add => {
+                    per_group.insert(group, totals.clone());
+                }
+                None => {}
+            }
+        }
+        if per_group.is_empty() {
+            self.aggregates.remove(&period);
+        }
+    }
+}
+
+/// The entries of one (organisation, period), by rank: the winner last.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Slot {
+    entries: BTreeMap<Rank, Entry>,
+}
+
+/// Orders entries so that the winner is the greatest: the highest revision, then the smallest
+/// report id.
+type Rank = (u64, Reverse<ReportId>);
+
+impl Slot {
+    fn winner(&self) -> Option<&Entry> {
+        self.entries.last_key_value().map(|(_, e)| e)
+    }
+}
+
+fn rank(entry: &Entry) -> Rank {
+    (entry.report.revision, Reverse(entry.report_id))
+}
+
+fn outcome(kind: OutcomeKind, winner: &Entry) -> Outcome {
+    Outcome {
+        kind,
+        winning_revision: winner.report.revision,
+        winning_report_id: winner.report_id,
+    }
+}
