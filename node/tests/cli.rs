@@ -1,0 +1,84 @@
+//! The binary answers `--help` with the command line of DESIGN.md §8, and refuses what it cannot
+//! do yet with a message that names the command.
+
+use std::process::{Command, Output};
+
+fn node(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_alliance-node"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("alliance-node starts")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn help_lists_every_command() {
+    let help = node(&["--help"]);
+    assert!(help.status.success(), "{help:?}");
+    for command in ["init", "serve", "org", "record", "report", "status", "key"] {
+        assert!(
+            stdout(&help).contains(&format!("\n  {command} ")),
+            "no {command} in {help:?}"
+        );
+    }
+    let report = node(&["report", "--help"]);
+    for command in ["preview", "submit", "withdraw", "export"] {
+        assert!(
+            stdout(&report).contains(&format!("\n  {command} ")),
+            "no report {command}"
+        );
+    }
+    let add = node(&["record", "add", "--help"]);
+    for flag in [
+        "--value",
+        "--status",
+        "--flag",
+        "--amount",
+        "--currency",
+        "--sex",
+        "--migrant",
+        "--sector",
+        "--org",
+    ] {
+        assert!(
+            stdout(&add).contains(flag),
+            "no {flag} in record add --help"
+        );
+    }
+}
+
+#[test]
+fn a_record_takes_exactly_one_value() {
+    let base = [
+        "record",
+        "add",
+        "--data",
+        "d",
+        "--date",
+        "2009-03-01",
+        "--indicator",
+        "awareness.activities",
+    ];
+    let none = node(&base);
+    assert_eq!(none.status.code(), Some(2), "{none:?}");
+    let two = node(&[&base[..], &["--value", "1", "--flag", "yes"]].concat());
+    assert_eq!(two.status.code(), Some(2), "{two:?}");
+    assert!(
+        String::from_utf8_lossy(&two.stderr).contains("cannot be used with"),
+        "{two:?}"
+    );
+}
+
+#[test]
+fn commands_not_built_yet_say_so() {
+    let run = node(&["status", "--data", "/nonexistent/alliance-node"]);
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("`status` is not available"),
+        "{run:?}"
+    );
+}
