@@ -75,7 +75,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::framework::{Dimension, Framework, IndicatorId};
 use crate::period::Period;
 use crate::report::{Cell, CountValue, Report, Value};
-use crate::validate::MAX_DISCLOSURE_THRESHOLD;
+use crate::validate::{MAX_DISCLOSURE_THRESHOLD, Problem, ReportError};
 
 /// The smallest threshold disclosure control accepts: a threshold of 1 would suppress nothing.
 pub const MIN_DISCLOSURE_THRESHOLD: u64 = 2;
@@ -93,28 +93,8 @@ pub enum DisclosureError {
     EarlierOfAnotherPeriod { org: String, period: Period },
     /// A field of the input does not hold true values that fit the framework. The field is a path
     /// such as `values["exposure.cases_documented"].breakdowns["sex"]`.
-    #[error("{field}: {problem}")]
-    Input {
-        field: String,
-        problem: InputProblem,
-    },
-}
-
-/// What is wrong with a field of the input.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum InputProblem {
-    #[error("unknown indicator: whether it is sensitive cannot be told")]
-    UnknownIndicator,
-    #[error("already suppressed: disclosure control takes the true values")]
-    Suppressed,
-    #[error("the indicator has no breakdown by this dimension")]
-    UnknownBreakdown,
-    #[error("unknown value of dimension {dimension:?}")]
-    UnknownValue { dimension: String },
-    #[error("the sum of the cells overflows")]
-    Overflow,
-    #[error("the cells add up to {sum}, not to the total {total}")]
-    DoesNotAddUp { sum: u64, total: u64 },
+    #[error(transparent)]
+    Input(ReportError),
 }
 
 /// The form of `report` that may leave the node, with disclosure control applied at `threshold`
@@ -145,10 +125,7 @@ pub fn protect(
         let field = || format!("values[{:?}]", id.as_str());
         let indicator = framework
             .indicator(id)
-            .ok_or_else(|| DisclosureError::Input {
-                field: field(),
-                problem: InputProblem::UnknownIndicator,
-            })?;
+            .ok_or_else(|| input_error(field(), Problem::UnknownIndicator))?;
         // Only counts can be sensitive (Framework::check); anything else passes through.
         let Value::Count(count) = value else {
             continue;
@@ -187,10 +164,7 @@ pub fn protect_count(
     let total = value
         .total
         .published()
-        .ok_or_else(|| DisclosureError::Input {
-            field: "total".to_owned(),
-            problem: InputProblem::Suppressed,
-        })?;
+        .ok_or_else(|| input_error("total".to_owned(), Problem::AlreadySuppressed))?;
     let breakdowns = true_breakdowns(value, dimensions, total)?;
 
     if (1..threshold).contains(&total) {
@@ -267,32 +241,31 @@ fn true_breakdowns<'a>(
     let mut out = Vec::with_capacity(value.breakdowns.len());
     for (dimension_id, input) in &value.breakdowns {
         let field = format!("breakdowns[{dimension_id:?}]");
-        let err = |field: String, problem| DisclosureError::Input { field, problem };
         let dimension = dimensions
             .iter()
             .copied()
             .find(|d| &d.id == dimension_id)
-            .ok_or_else(|| err(field.clone(), InputProblem::UnknownBreakdown))?;
+            .ok_or_else(|| input_error(field.clone(), Problem::UnknownBreakdown))?;
         let mut sum: u64 = 0;
         for (value_id, cell) in input {
             let cell_field = || format!("{field}[{value_id:?}]");
             if !dimension.has_value(value_id) {
-                return Err(err(
+                return Err(input_error(
                     cell_field(),
-                    InputProblem::UnknownValue {
+                    Problem::UnknownValue {
                         dimension: dimension_id.clone(),
                     },
                 ));
             }
             let Cell::Published(n) = cell else {
-                return Err(err(cell_field(), InputProblem::Suppressed));
+                return Err(input_error(cell_field(), Problem::AlreadySuppressed));
             };
             sum = sum
                 .checked_add(*n)
-                .ok_or_else(|| err(field.clone(), InputProblem::Overflow))?;
+                .ok_or_else(|| input_error(field.clone(), Problem::Overflow))?;
         }
         if sum != total {
-            return Err(err(field, InputProblem::DoesNotAddUp { sum, total }));
+            return Err(input_error(field, Problem::CellsDoNotAddUp { sum, total }));
         }
         let cells = dimension
             .values
@@ -409,14 +382,15 @@ fn suppress_everything(breakdowns: &[TrueBreakdown<'_>]) -> CountValue {
     }
 }
 
+fn input_error(field: String, problem: Problem) -> DisclosureError {
+    DisclosureError::Input(ReportError { field, problem })
+}
+
 impl DisclosureError {
     /// The same error with its field placed inside `parent`, such as `values["x.y"]`.
     fn within(self, parent: &str) -> Self {
         match self {
-            DisclosureError::Input { field, problem } => DisclosureError::Input {
-                field: format!("{parent}.{field}"),
-                problem,
-            },
+            DisclosureError::Input(e) => input_error(format!("{parent}.{}", e.field), e.problem),
             other => other,
         }
     }

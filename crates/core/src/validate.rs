@@ -72,6 +72,9 @@ pub enum Problem {
     FlagContradiction,
     #[error("an amount needs at least one currency")]
     NoCurrency,
+    /// Only disclosure control refuses this: it takes true values, never published forms.
+    #[error("already suppressed: disclosure control takes the true values")]
+    AlreadySuppressed,
 }
 
 impl Framework {

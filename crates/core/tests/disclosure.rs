@@ -8,11 +8,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use alliance_core::disclosure::{DisclosureError, InputProblem, protect, protect_count};
+use alliance_core::disclosure::{DisclosureError, protect, protect_count};
 use alliance_core::framework::{ConventionStatus, Dimension, Framework};
 use alliance_core::report::{
     Cell, CountValue, Currency, DEFAULT_DISCLOSURE_THRESHOLD, FlagValue, Report, Value,
 };
+use alliance_core::validate::{Problem, ReportError};
 use alliance_core::{IndicatorId, Timestamp};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -335,7 +336,7 @@ fn input_that_is_not_true_values_is_refused() {
     let refused = |value: CountValue| {
         let r = report(1, vec![(SENSITIVE[0], Value::Count(value))]);
         match protect(&r, &f, 5, &[]) {
-            Err(DisclosureError::Input { field, problem }) => (field, problem),
+            Err(DisclosureError::Input(ReportError { field, problem })) => (field, problem),
             other => panic!("expected an input error, got {other:?}"),
         }
     };
@@ -349,24 +350,24 @@ fn input_that_is_not_true_values_is_refused() {
         refused(suppressed),
         (
             r#"values["exposure.cases_documented"].breakdowns["sex"]["male"]"#.to_owned(),
-            InputProblem::Suppressed
+            Problem::AlreadySuppressed
         )
     );
     assert_eq!(
         refused(count_cells(Cell::Suppressed, &[])).1,
-        InputProblem::Suppressed
+        Problem::AlreadySuppressed
     );
     assert_eq!(
         refused(count(6, &[("sex", &[("female", 5)])])).1,
-        InputProblem::DoesNotAddUp { sum: 5, total: 6 }
+        Problem::CellsDoNotAddUp { sum: 5, total: 6 }
     );
     assert_eq!(
         refused(count(6, &[("authority", &[("police", 6)])])).1,
-        InputProblem::UnknownBreakdown
+        Problem::UnknownBreakdown
     );
     assert_eq!(
         refused(count(6, &[("sex", &[("femal", 6)])])).1,
-        InputProblem::UnknownValue {
+        Problem::UnknownValue {
             dimension: "sex".into()
         }
     );
@@ -377,10 +378,10 @@ fn input_that_is_not_true_values_is_refused() {
     );
     assert!(matches!(
         protect(&r, &f, 5, &[]),
-        Err(DisclosureError::Input {
-            problem: InputProblem::UnknownIndicator,
+        Err(DisclosureError::Input(ReportError {
+            problem: Problem::UnknownIndicator,
             ..
-        })
+        }))
     ));
 }
 
