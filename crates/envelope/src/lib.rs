@@ -11,12 +11,16 @@
 //! re-encodes a payload, because protobuf encoding is not canonical and a re-encoded payload
 //! would not be the one that was signed.
 //!
+//! It also holds the text form of join codes ([`JoinCode`]), which carry the hub key's
+//! fingerprint and share the lenient base64 reader.
+//!
 //! This crate does no I/O: no files, no sockets, no clock and no async runtime.
 
 mod dsse;
 mod envelope;
 mod error;
 mod ids;
+mod join;
 mod json;
 mod keys;
 mod pae;
@@ -27,6 +31,7 @@ mod verify;
 pub use dsse::{DsseVerifier, TrustedKey};
 pub use envelope::{Envelope, Signature};
 pub use error::EnvelopeError;
+pub use join::{JOIN_CODE_PREFIX, JoinCode, JoinCodeError};
 pub use ids::{KeyId, fingerprint, report_id};
 pub use keys::{PUBLIC_KEY_LEN, SIGNATURE_LEN, SigningKey, check_public_key, sign};
 pub use pae::pae;
