@@ -19,7 +19,7 @@ pub enum Command {
     /// Create the data directory: database, signing key, TLS material and config.
     Init(InitArgs),
     /// Run the hub: gRPC over TLS for ingest and enrollment, admin API on a Unix socket.
-    Serve(DataArgs),
+    Serve(ServeArgs),
     /// Manage the registry of organisations.
     #[command(subcommand)]
     Org(OrgCommand),
@@ -31,11 +31,35 @@ pub enum Command {
     Export(ExportArgs),
     /// Import envelopes carried by hand.
     Import(ImportArgs),
+    /// Set the reporting deadline of a period.
+    Deadline(DeadlineArgs),
     /// Show admin actions and refusals.
-    Audit(ShowArgs),
+    Audit(AuditArgs),
 }
 
 impl Command {
+    /// The data directory the command works on.
+    pub fn data_dir(&self) -> &std::path::Path {
+        let data = match self {
+            Command::Init(a) => &a.show.data,
+            Command::Serve(a) => &a.data,
+            Command::Org(OrgCommand::Add(a)) => &a.show.data,
+            Command::Org(OrgCommand::Import(a)) => &a.show.data,
+            Command::Org(OrgCommand::List(a)) => &a.show.data,
+            Command::Org(OrgCommand::Show(a)) => &a.show.data,
+            Command::Org(OrgCommand::Reissue(a)) => &a.show.data,
+            Command::Org(OrgCommand::RevokeKey(a)) => &a.show.data,
+            Command::Org(OrgCommand::Deactivate(a)) => &a.show.data,
+            Command::View(a) => &a.show.data,
+            Command::Coverage(a) => &a.show.data,
+            Command::Export(a) => &a.data,
+            Command::Import(a) => &a.show.data,
+            Command::Deadline(a) => &a.show.data,
+            Command::Audit(a) => &a.show.data,
+        };
+        &data.data
+    }
+
     /// The command's name as typed, for messages.
     pub fn name(&self) -> &'static str {
         match self {
@@ -47,10 +71,12 @@ impl Command {
             Command::Org(OrgCommand::Show(_)) => "org show",
             Command::Org(OrgCommand::Reissue(_)) => "org reissue",
             Command::Org(OrgCommand::RevokeKey(_)) => "org revoke-key",
+            Command::Org(OrgCommand::Deactivate(_)) => "org deactivate",
             Command::View(_) => "view",
             Command::Coverage(_) => "coverage",
             Command::Export(_) => "export",
             Command::Import(_) => "import",
+            Command::Deadline(_) => "deadline",
             Command::Audit(_) => "audit",
         }
     }
@@ -77,11 +103,13 @@ pub struct ShowArgs {
 #[derive(Debug, Args)]
 pub struct InitArgs {
     #[command(flatten)]
-    pub data: DataArgs,
+    pub show: ShowArgs,
     /// Address to listen on for ingest and enrollment.
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:7443")]
     pub listen: String,
-    /// Address nodes reach the hub at, written into join codes.
+    /// Address nodes reach the hub at, written into join codes and into the generated server
+    /// certificate. Default: the listen address; when that is unspecified (0.0.0.0 or [::]),
+    /// this machine's host name with the listen port.
     #[arg(long, value_name = "HOST:PORT")]
     pub public_addr: Option<String>,
     /// The operator's TLS certificate chain (PEM), instead of generating one.
@@ -95,6 +123,21 @@ pub struct InitArgs {
     pub tls_ca: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// How log lines are written to standard error (filter them with RUST_LOG).
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormatArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum OrgCommand {
     /// Register an organisation and print its one-time join code.
@@ -102,19 +145,21 @@ pub enum OrgCommand {
     /// Register many organisations from a CSV file: all rows or none.
     Import(OrgImportArgs),
     /// List the registered organisations.
-    List(ShowArgs),
+    List(OrgListArgs),
     /// Show one organisation, its keys and its reports.
     Show(OrgIdArgs),
     /// Issue a new join code for an organisation that lost its key.
     Reissue(OrgIdArgs),
     /// Revoke a key at once.
     RevokeKey(RevokeKeyArgs),
+    /// Stop expecting reports from an organisation; its history stays.
+    Deactivate(DeactivateArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct OrgAddArgs {
     #[command(flatten)]
-    pub data: DataArgs,
+    pub show: ShowArgs,
     /// Stable organisation id (a-z, 0-9, '-', '_').
     #[arg(long)]
     pub id: String,
@@ -125,9 +170,10 @@ pub struct OrgAddArgs {
     /// ISO 3166-1 alpha-2 country code (none for GUFs).
     #[arg(long)]
     pub country: Option<String>,
-    /// africa, americas, asia_pacific, europe (GUFs: global).
-    #[arg(long)]
-    pub region: Option<String>,
+    /// The ITUC region (GUFs: global). When omitted, the hub decides from the country and
+    /// kind, or refuses.
+    #[arg(long, value_enum)]
+    pub region: Option<RegionArg>,
     /// Sectors a GUF covers, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub sector: Vec<String>,
@@ -147,12 +193,31 @@ pub enum OrgKindArg {
     Guf,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum RegionArg {
+    Africa,
+    Americas,
+    AsiaPacific,
+    Europe,
+    Global,
+}
+
 #[derive(Debug, Args)]
 pub struct OrgImportArgs {
     #[command(flatten)]
-    pub data: DataArgs,
+    pub show: ShowArgs,
     /// CSV with a header row: id,name,kind,country,region,sectors,via,hosted.
     pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct OrgListArgs {
+    #[command(flatten)]
+    pub show: ShowArgs,
+    /// Also list deactivated organisations.
+    #[arg(long)]
+    pub include_deactivated: bool,
 }
 
 #[derive(Debug, Args)]
@@ -166,12 +231,26 @@ pub struct OrgIdArgs {
 #[derive(Debug, Args)]
 pub struct RevokeKeyArgs {
     #[command(flatten)]
-    pub data: DataArgs,
+    pub show: ShowArgs,
     /// The organisation id.
     pub id: String,
     /// The key id to revoke.
     #[arg(long)]
     pub key: String,
+    /// Why, for the audit log.
+    #[arg(long, default_value = "")]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DeactivateArgs {
+    #[command(flatten)]
+    pub show: ShowArgs,
+    /// The organisation id.
+    pub id: String,
+    /// Why, for the audit log.
+    #[arg(long)]
+    pub reason: String,
 }
 
 #[derive(Debug, Args)]
@@ -204,6 +283,23 @@ pub struct CoverageArgs {
     pub show: ShowArgs,
     #[arg(long)]
     pub period: String,
+    /// Judge against this deadline instead of the period's own, for this question only:
+    /// RFC 3339 (2010-03-31T23:59:59Z), or a date (2010-03-31), meaning the end of that day UTC.
+    #[arg(long, value_name = "DATE")]
+    pub deadline: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeadlineArgs {
+    #[command(flatten)]
+    pub show: ShowArgs,
+    /// The period, such as 2009.
+    #[arg(long)]
+    pub period: String,
+    /// The new deadline: RFC 3339 (2010-03-31T23:59:59Z), or a date (2010-03-31), meaning the
+    /// end of that day UTC.
+    #[arg(long, value_name = "DATE")]
+    pub at: String,
 }
 
 #[derive(Debug, Args)]
@@ -229,10 +325,30 @@ pub enum ExportFormat {
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     #[command(flatten)]
-    pub data: DataArgs,
+    pub show: ShowArgs,
     /// Envelope files (JSON envelope form or protobuf).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub show: ShowArgs,
+    /// Show at most this many entries, newest first (default: all that are kept).
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// Only this kind of entry.
+    #[arg(long, value_enum)]
+    pub kind: Option<AuditKindArg>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AuditKindArg {
+    /// Something the operator did.
+    Admin,
+    /// Something refused from the network.
+    Refusal,
 }
 
 #[cfg(test)]
@@ -258,5 +374,19 @@ mod tests {
             parse("alliance-hub org add --data d --id x --name X --kind guf --hosted").is_err()
         );
         assert!(parse("alliance-hub init --data d --tls-cert c.pem").is_err());
+        assert!(parse("alliance-hub serve --data d --log-format json").is_ok());
+        assert!(
+            parse("alliance-hub org add --data d --id x --name X --kind guf --region mars")
+                .is_err()
+        );
+        assert!(parse("alliance-hub org deactivate --data d x --reason merged").is_ok());
+        assert!(
+            parse("alliance-hub org revoke-key --data d x --key k --reason lost --json").is_ok()
+        );
+        assert!(parse("alliance-hub deadline --data d --period 2009 --at 2010-04-30").is_ok());
+        assert!(
+            parse("alliance-hub coverage --data d --period 2009 --deadline 2010-04-30").is_ok()
+        );
+        assert!(parse("alliance-hub audit --data d --limit 10 --kind refusal --json").is_ok());
     }
 }

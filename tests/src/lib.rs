@@ -4,6 +4,25 @@
 //! The binaries are built before the tests run (`cargo build --workspace --bins`, as `.ci/run`
 //! does); a missing binary fails the test with that instruction rather than testing something
 //! stale or nothing at all.
+//!
+//! - [`Binary`] runs a binary to completion and captures what it printed.
+//! - [`HubProcess`] is a running `alliance-hub` on a temporary data directory, reached over TLS
+//!   (pinning the CA its `init` made) and through its command line, with [`EnrolledOrg`]s whose
+//!   keys the tests hold.
+//! - [`ReportBuilder`] makes framework-version-1 reports to sign and submit.
+//! - [`wire`] makes protobuf bytes by hand (reordered, unknown or deeply nested fields) and sends
+//!   them as raw gRPC requests.
+
+mod hub;
+mod report;
+pub mod view;
+pub mod wire;
+
+pub use hub::{
+    EnrolledOrg, HubProcess, READY_TIMEOUT, admin_channel, assert_refusal, enroll_request, hex,
+    is_serving, join_code_in, read_ca, tls_channel,
+};
+pub use report::{PREPARED_AT, ReportBuilder, sign_report};
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

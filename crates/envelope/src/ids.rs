@@ -67,6 +67,12 @@ pub fn fingerprint(public_key: &[u8; 32]) -> String {
     KeyId::of(public_key).into_string()
 }
 
+/// The fingerprint of a public key as raw bytes (the SHA-256 of the key), as join codes,
+/// enrollment proofs and rotation statements carry it.
+pub fn fingerprint_bytes(public_key: &[u8; 32]) -> [u8; 32] {
+    Sha256::digest(public_key).into()
+}
+
 /// The id of an envelope: the SHA-256 of its PAE bytes.
 ///
 /// It covers the payload type and the exact payload bytes but not the signatures, so re-signing

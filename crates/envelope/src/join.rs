@@ -58,7 +58,9 @@ pub enum JoinCodeError {
         field: &'static str,
         problem: String,
     },
-    #[error("the join code expired at {expired_at} (seconds since the Unix epoch); ask the hub operator for a new one")]
+    #[error(
+        "the join code expired at {expired_at} (seconds since the Unix epoch); ask the hub operator for a new one"
+    )]
     Expired { expired_at: i64 },
 }
 

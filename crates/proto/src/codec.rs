@@ -6,16 +6,17 @@
 //! canonical, and the report id is a hash of the exact bytes.
 
 use alliance_core::framework::Framework;
+use alliance_core::org::Organisation;
 use alliance_core::receipt::{BatchReceipt, CustodyReceipt, Receipt};
 use alliance_core::report::Report;
 use alliance_envelope::Envelope;
 use prost::Message;
 
-use crate::error::WireError;
+use crate::error::{WireError, Within};
 use crate::keys::{EnrollProof, KeyRotation};
 use crate::pb;
 use crate::receipt::WinningRevision;
-use crate::registry::RegistryDocument;
+use crate::registry::{RegistryDocument, RelayInfo};
 
 /// A report from the payload of a report envelope.
 pub fn decode_report(bytes: &[u8]) -> Result<Report, WireError> {
@@ -105,6 +106,31 @@ pub fn decode_key_rotation(bytes: &[u8]) -> Result<KeyRotation, WireError> {
 /// The payload of a key-rotation envelope.
 pub fn encode_key_rotation(rotation: &KeyRotation) -> Vec<u8> {
     pb::KeyRotation::from(rotation).encode_to_vec()
+}
+
+/// An organisation with its relay part, from the encoding [`encode_organisation`] makes (how
+/// the hub's store keeps the registry). The organisation is checked as in a registry document.
+pub fn decode_organisation(bytes: &[u8]) -> Result<(Organisation, Option<RelayInfo>), WireError> {
+    let mut org = pb::Organisation::decode(bytes).map_err(|source| WireError::Decode {
+        message: "alliance.v1.Organisation",
+        source,
+    })?;
+    let relay = org
+        .relay
+        .take()
+        .map(RelayInfo::try_from)
+        .transpose()
+        .within("relay")?;
+    Ok((Organisation::try_from(org)?, relay))
+}
+
+/// The protobuf encoding of an organisation with its relay part, if it is a relay.
+pub fn encode_organisation(org: &Organisation, relay: Option<&RelayInfo>) -> Vec<u8> {
+    pb::Organisation {
+        relay: relay.map(pb::RelayInfo::from),
+        ..pb::Organisation::from(org)
+    }
+    .encode_to_vec()
 }
 
 /// An envelope from its protobuf encoding (as stored, or as carried in a file).

@@ -11,6 +11,8 @@
 //!   and their keys, the registry ([`RegistryDocument`]), receipts, batch and custody receipts,
 //!   winning revisions ([`WinningRevision`]), enrollment proofs ([`EnrollProof`]), key rotations
 //!   ([`KeyRotation`]) and envelopes.
+//! - The merged view and coverage as `QueryService` answers: [`view_response`] (flat rows in a
+//!   fixed order) and [`coverage_response`]; [`group_by_from_wire`] reads a grouping.
 //! - [`enums`]: protobuf enum values (`i32` on the wire) to and from the domain's enums.
 //! - `decode_*` / `encode_*`: envelope payloads as bytes to checked documents and back.
 //! - [`status`]: final refusals as gRPC statuses (with the `Refusal` in their details), and
@@ -30,18 +32,23 @@ mod keys;
 mod receipt;
 mod registry;
 mod report;
+mod view;
 
 pub use codec::{
     decode_batch_receipt, decode_custody_receipt, decode_enroll_proof, decode_envelope,
-    decode_framework, decode_key_rotation, decode_receipt, decode_registry, decode_report,
-    decode_winning_revision, encode_batch_receipt, encode_custody_receipt, encode_enroll_proof,
-    encode_envelope, encode_framework, encode_key_rotation, encode_receipt, encode_registry,
-    encode_report, encode_winning_revision,
+    decode_framework, decode_key_rotation, decode_organisation, decode_receipt, decode_registry,
+    decode_report, decode_winning_revision, encode_batch_receipt, encode_custody_receipt,
+    encode_enroll_proof, encode_envelope, encode_framework, encode_key_rotation,
+    encode_organisation, encode_receipt, encode_registry, encode_report, encode_winning_revision,
 };
 pub use error::WireError;
 pub use keys::{EnrollProof, KeyRotation, RelayBinding};
 pub use receipt::{Winner, WinningRevision};
 pub use registry::{RegistryDocument, RelayInfo};
+pub use view::{
+    CONVENTION_DIMENSION, NOT_BROKEN_DOWN, coverage_response, group_by_from_wire, group_by_to_i32,
+    view_response,
+};
 
 /// The code generated from `proto/alliance/v1` by prost and tonic.
 ///

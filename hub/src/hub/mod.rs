@@ -88,8 +88,11 @@ struct State {
     /// revoked key is refused as such rather than as unknown.
     keys: std::collections::HashMap<String, (OrgId, [u8; 32])>,
     ledger: Ledger,
-    /// The registry as last signed, re-signed after every change.
+    /// The registry as last signed, and when.
     registry_envelope: Envelope,
+    registry_signed_at: std::time::Instant,
+    /// The registry changed since it was last signed.
+    registry_dirty: bool,
     registry_serial: u64,
 }
 
@@ -117,6 +120,13 @@ impl Hub {
     /// `serve` must stop.
     pub fn failure(&self) -> Option<String> {
         lock(&self.failure).clone()
+    }
+
+    /// Makes every store write fail after `writes` more, as a full or broken disk would, for
+    /// tests of storage errors (BAD_INPUTS 25).
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_storage_failure_after(&self, writes: u64) {
+        self.store.inject_failure_after(writes);
     }
 
     /// Flushes everything to disk (at shutdown).
@@ -165,7 +175,9 @@ pub fn now() -> Timestamp {
 /// A poisoned lock means a panic mid-update in another request; the state it guards is still
 /// the best there is, and the store holds the durable copy, so carry on with it.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Refused {

@@ -1,0 +1,105 @@
+//! Where the hub under test keeps its data: a fresh directory on a real disk.
+//!
+//! The hub answers only after a flush, so ingest throughput is bounded by how fast the disk
+//! makes writes durable. On tmpfs a flush costs nothing and the figures would flatter the hub,
+//! so a directory on tmpfs (or ramfs) is refused.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+/// A fresh directory under `parent` (created if needed), removed when dropped.
+pub fn fresh_dir(parent: &Path) -> Result<tempfile::TempDir> {
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("creating the benchmark directory {}", parent.display()))?;
+    let dir = tempfile::Builder::new()
+        .prefix("run-")
+        .tempdir_in(parent)
+        .with_context(|| format!("creating a run directory in {}", parent.display()))?;
+    let (mount_point, fs_type) = filesystem_of(dir.path())?;
+    if MEMORY_FILESYSTEMS.contains(&fs_type.as_str()) {
+        bail!(
+            "{} is on {fs_type} (mounted at {}): flushes cost nothing there, so ingest \
+             figures would mean nothing; pass --dir on a real disk",
+            dir.path().display(),
+            mount_point.display()
+        );
+    }
+    Ok(dir)
+}
+
+/// The mount point and file system type of the file system holding `path`, from
+/// `/proc/mounts`: the longest mount point that contains the path.
+pub fn filesystem_of(path: &Path) -> Result<(PathBuf, String)> {
+    let path = path
+        .canonicalize()
+        .with_context(|| format!("resolving {}", path.display()))?;
+    let mounts =
+        std::fs::read_to_string("/proc/mounts").context("reading /proc/mounts to find the disk")?;
+    mounts
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let _device = fields.next()?;
+            let mount_point = PathBuf::from(unescape(fields.next()?));
+            let fs_type = fields.next()?.to_owned();
+            Some((mount_point, fs_type))
+        })
+        .filter(|(mount_point, _)| path.starts_with(mount_point))
+        // Later lines win at equal length: they are mounted over the earlier ones.
+        .fold(
+            None,
+            |best: Option<(PathBuf, String)>, candidate| match best {
+                Some(b) if b.0.as_os_str().len() > candidate.0.as_os_str().len() => Some(b),
+                _ => Some(candidate),
+            },
+        )
+        .with_context(|| format!("no mount in /proc/mounts holds {}", path.display()))
+}
+
+/// File systems that live in memory.
+const MEMORY_FILESYSTEMS: &[&str] = &["tmpfs", "ramfs"];
+
+/// `/proc/mounts` writes space, tab, newline and backslash in paths as three octal digits.
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).filter(|d| {
+            bytes[i] == b'\\'
+                && (b'0'..=b'3').contains(&d[0])
+                && d.iter().all(|b| (b'0'..=b'7').contains(b))
+        });
+        match octal {
+            Some(d) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn octal_escapes_are_read() {
+        assert_eq!(unescape(r"/mnt/my\040disk"), "/mnt/my disk");
+        assert_eq!(unescape(r"/a\\b"), r"/a\\b");
+        assert_eq!(unescape(r"/a\134b"), r"/a\b");
+    }
+
+    #[test]
+    fn the_root_is_found() {
+        let (mount_point, fs_type) = filesystem_of(Path::new("/")).expect("/ is mounted");
+        assert_eq!(mount_point, Path::new("/"));
+        assert!(!fs_type.is_empty());
+    }
+}

@@ -1,0 +1,840 @@
+//! The hub's store: the registry's organisations, join tokens, stored report envelopes with
+//! their receipts, batch receipts, the audit log, coverage deadlines and a few counters.
+//!
+//! | tree | key | value (after the version byte) |
+//! |---|---|---|
+//! | `meta` | `registry_serial`, `batch_seq`, `audit_sequence`, `refusals_total` | `u64` big-endian |
+//! | `orgs` | organisation id | `alliance.v1.Organisation` protobuf, with its relay part |
+//! | `join_tokens` | the token | JSON ([`JoinToken`]) |
+//! | `reports` | report id (32 bytes) | received at (`i64` BE), receipt, report envelope (see [`encode_report`]) |
+//! | `batch_receipts` | batch sequence number (`u64` BE) | batch-receipt envelope, protobuf |
+//! | `audit_admin` | audit sequence number (`u64` BE) | JSON ([`AuditRecord`]) |
+//! | `audit_refusals` | refusal number (`u64` BE, 1 for the first refusal ever) | JSON ([`AuditRecord`]) |
+//! | `deadlines` | period (`2009`, `2009-H1`) | `i64` BE, seconds since the Unix epoch |
+//!
+//! Refusals are keyed by their own number rather than the audit sequence so that the entry to
+//! delete when a new one comes (number − [`REFUSALS_KEPT`]) is known without a scan, inside the
+//! same transaction that adds the new one and counts it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use alliance_core::org::{OrgId, Organisation};
+use alliance_core::period::Period;
+use alliance_core::receipt::ReportId;
+use alliance_core::timestamp::Timestamp;
+use alliance_envelope::Envelope;
+use alliance_proto::RelayInfo;
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+
+use crate::db::{Database, Kind, META, WriteError, io};
+use crate::error::StoreError;
+use crate::flusher::GroupCommit;
+use crate::value::{self, corrupt, decode_u64, encode_u64, versioned};
+
+/// How many refusal entries the audit log keeps (DESIGN.md §6): nothing an unauthenticated
+/// client sends may grow the store without bound. Admin actions are all kept.
+pub const REFUSALS_KEPT: u64 = 10_000;
+
+/// The hub database's format version. Raise it when a tree or key changes meaning.
+pub const HUB_FORMAT_VERSION: u32 = 1;
+
+const HUB: Kind = Kind {
+    name: "hub",
+    format_version: HUB_FORMAT_VERSION,
+};
+
+const ORGS: &str = "orgs";
+const TOKENS: &str = "join_tokens";
+const REPORTS: &str = "reports";
+const BATCH_RECEIPTS: &str = "batch_receipts";
+const AUDIT_ADMIN: &str = "audit_admin";
+const AUDIT_REFUSALS: &str = "audit_refusals";
+const DEADLINES: &str = "deadlines";
+
+const REGISTRY_SERIAL: &str = "registry_serial";
+const BATCH_SEQ: &str = "batch_seq";
+const AUDIT_SEQUENCE: &str = "audit_sequence";
+const REFUSALS_TOTAL: &str = "refusals_total";
+
+/// The hub's database. Cheap to clone; clones share the database, its group commit and its
+/// failed state.
+#[derive(Clone)]
+pub struct HubStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Arc<Database>,
+    commit: GroupCommit,
+    orgs: sled::Tree,
+    tokens: sled::Tree,
+    reports: sled::Tree,
+    batch_receipts: sled::Tree,
+    audit_admin: sled::Tree,
+    audit_refusals: sled::Tree,
+    deadlines: sled::Tree,
+    /// The number of stored reports, kept here because sled counts a tree by walking it.
+    report_count: AtomicUsize,
+}
+
+/// A one-time join token and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinToken {
+    /// The secret in the join code; the key it is stored under.
+    pub token: String,
+    pub org: OrgId,
+    pub issued_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// The full join code text, so `org show` can print codes that are still open.
+    pub code: String,
+    /// Issued by `org reissue`: enrolling with it revokes the organisation's other keys.
+    pub reissue: bool,
+    /// A newer code for the organisation was issued; this one no longer works.
+    pub replaced: bool,
+    /// The public key enrolled with it.
+    pub used_by: Option<[u8; 32]>,
+    pub used_at: Option<Timestamp>,
+}
+
+/// A stored report envelope, exactly as received, with its receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReport {
+    pub report_id: ReportId,
+    pub envelope: Envelope,
+    pub received_at: Timestamp,
+    pub receipt: StoredReceipt,
+}
+
+/// The receipt the hub gave for a stored report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredReceipt {
+    /// A receipt envelope of its own.
+    Single(Envelope),
+    /// Its outcome is in the batch receipt with this sequence number
+    /// ([`HubStore::batch_receipt`]).
+    Batch(u64),
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Assigned by [`HubStore::append_audit`] (which ignores the value given) and rising;
+    /// admin actions and refusals share one sequence.
+    pub sequence: u64,
+    pub at: Timestamp,
+    pub kind: AuditKind,
+    pub actor: String,
+    pub action: String,
+    pub org: Option<String>,
+    pub reason: Option<String>,
+    pub detail: String,
+}
+
+/// The two kinds of audit entry, kept differently (see [`REFUSALS_KEPT`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditKind {
+    /// An operator's action; all are kept.
+    Admin,
+    /// A refused request; only the latest [`REFUSALS_KEPT`] are kept, all are counted.
+    Refusal,
+}
+
+impl HubStore {
+    /// Creates a new hub database in `path`; refuses with `Exists` if there is one already.
+    pub fn create(path: &Path, cache_capacity_bytes: u64) -> Result<Self, StoreError> {
+        Self::with(Database::create(path, cache_capacity_bytes, HUB)?)
+    }
+
+    /// Opens the hub database in `path`: `Missing` if there is none, `Locked` if another
+    /// process has it open, `FormatVersion` if another build wrote it.
+    pub fn open(path: &Path, cache_capacity_bytes: u64) -> Result<Self, StoreError> {
+        Self::with(Database::open(path, cache_capacity_bytes, HUB)?)
+    }
+
+    /// Resolves once every write that completed before this call is on disk (group commit:
+    /// concurrent callers share one flush). Call it after writing and before acknowledging.
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        self.inner.commit.durable().await
+    }
+
+    /// Flushes every write so far to disk, blocking: for shutdown and the CLI's direct mode.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.inner.commit.flush()
+    }
+
+    /// Stores an organisation with its relay info, replacing what was stored under its id.
+    pub fn put_org(&self, org: &Organisation, relay: Option<&RelayInfo>) -> Result<(), StoreError> {
+        let value = versioned(&alliance_proto::encode_organisation(org, relay));
+        self.write(|| self.inner.orgs.insert(org.id.as_str(), value))
+    }
+
+    /// Every organisation with its relay info, by id.
+    pub fn orgs(&self) -> Result<Vec<(Organisation, Option<RelayInfo>)>, StoreError> {
+        self.inner
+            .orgs
+            .iter()
+            .map(|item| {
+                let (key, value) = item.map_err(io)?;
+                decode_org(&key, &value)
+            })
+            .collect()
+    }
+
+    /// Stores a join token, replacing what was stored under the same token.
+    pub fn put_token(&self, token: &JoinToken) -> Result<(), StoreError> {
+        let value = encode_json(&TokenValue::from(token));
+        self.write(|| self.inner.tokens.insert(token.token.as_bytes(), value))
+    }
+
+    /// The join token `token`, if one was issued.
+    pub fn token(&self, token: &str) -> Result<Option<JoinToken>, StoreError> {
+        let key = token.as_bytes();
+        self.inner
+            .tokens
+            .get(key)
+            .map_err(io)?
+            .map(|value| decode_token(key, &value))
+            .transpose()
+    }
+
+    /// Every join token ever issued, in token order.
+    pub fn tokens(&self) -> Result<Vec<JoinToken>, StoreError> {
+        self.inner
+            .tokens
+            .iter()
+            .map(|item| {
+                let (key, value) = item.map_err(io)?;
+                decode_token(&key, &value)
+            })
+            .collect()
+    }
+
+    /// Reserves the next batch-receipt sequence number (1 for the first). Each call returns a
+    /// new number, even to concurrent callers; a number reserved but never used leaves a gap.
+    pub fn next_batch_seq(&self) -> Result<u64, StoreError> {
+        let meta = self.inner.db.meta();
+        self.inner.db.write(|| {
+            Ok(meta.transaction(|meta| {
+                let seq = tx_counter(meta, BATCH_SEQ)?.saturating_add(1);
+                meta.insert(BATCH_SEQ, encode_u64(seq))?;
+                Ok(seq)
+            })?)
+        })
+    }
+
+    /// Stores a batch receipt (if any) and reports, in one transaction: after a crash either
+    /// all of them are there or none. A report already stored under its id is replaced.
+    pub fn put_reports(
+        &self,
+        batch: Option<(u64, &Envelope)>,
+        reports: &[StoredReport],
+    ) -> Result<(), StoreError> {
+        // Encoded before the transaction, which sled may run more than once.
+        let batch = batch.map(|(seq, envelope)| {
+            (
+                seq.to_be_bytes(),
+                versioned(&alliance_proto::encode_envelope(envelope)),
+            )
+        });
+        let reports: Vec<_> = reports
+            .iter()
+            .map(|r| (r.report_id.0, encode_report(r)))
+            .collect();
+        let inner = &self.inner;
+        let added = inner.db.write(|| {
+            Ok((&inner.batch_receipts, &inner.reports).transaction(
+                |(batch_receipts, stored)| {
+                    if let Some((key, value)) = &batch {
+                        batch_receipts.insert(key, value.as_slice())?;
+                    }
+                    let mut added = 0;
+                    for (key, value) in &reports {
+                        if stored.insert(key, value.as_slice())?.is_none() {
+                            added += 1;
+                        }
+                    }
+                    Ok::<_, ConflictableTransactionError<StoreError>>(added)
+                },
+            )?)
+        })?;
+        inner.report_count.fetch_add(added, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The stored report with this id.
+    pub fn report(&self, id: &ReportId) -> Result<Option<StoredReport>, StoreError> {
+        self.inner
+            .reports
+            .get(id.0)
+            .map_err(io)?
+            .map(|value| decode_report(&id.0, &value))
+            .transpose()
+    }
+
+    /// Every stored report, in report id order: for rebuilding the ledger and view at start.
+    pub fn reports(&self) -> impl Iterator<Item = Result<StoredReport, StoreError>> + '_ {
+        self.inner.reports.iter().map(|item| {
+            let (key, value) = item.map_err(io)?;
+            decode_report(&key, &value)
+        })
+    }
+
+    /// How many reports are stored.
+    pub fn report_count(&self) -> usize {
+        self.inner.report_count.load(Ordering::SeqCst)
+    }
+
+    /// The batch receipt with this sequence number.
+    pub fn batch_receipt(&self, seq: u64) -> Result<Option<Envelope>, StoreError> {
+        let key = seq.to_be_bytes();
+        self.inner
+            .batch_receipts
+            .get(key)
+            .map_err(io)?
+            .map(|value| decode_envelope(BATCH_RECEIPTS, &key, &value))
+            .transpose()
+    }
+
+    /// Adds an entry to the audit log and returns the sequence number it was given. A refusal
+    /// is counted, and the oldest kept refusal is deleted once more than [`REFUSALS_KEPT`] are
+    /// kept, in the same transaction.
+    pub fn append_audit(&self, record: &AuditRecord) -> Result<u64, StoreError> {
+        let inner = &self.inner;
+        let meta = inner.db.meta();
+        inner.db.write(|| {
+            Ok(
+                (meta, &inner.audit_admin, &inner.audit_refusals).transaction(
+                    |(meta, admin, refusals)| {
+                        let sequence = tx_counter(meta, AUDIT_SEQUENCE)?.saturating_add(1);
+                        meta.insert(AUDIT_SEQUENCE, encode_u64(sequence))?;
+                        let value = encode_json(&AuditValue::new(record, sequence));
+                        match record.kind {
+                            AuditKind::Admin => {
+                                admin.insert(&sequence.to_be_bytes(), value)?;
+                            }
+                            AuditKind::Refusal => {
+                                let number = tx_counter(meta, REFUSALS_TOTAL)?.saturating_add(1);
+                                meta.insert(REFUSALS_TOTAL, encode_u64(number))?;
+                                refusals.insert(&number.to_be_bytes(), value)?;
+                                if let Some(oldest) = number.checked_sub(REFUSALS_KEPT) {
+                                    refusals.remove(&oldest.to_be_bytes())?;
+                                }
+                            }
+                        }
+                        Ok::<_, ConflictableTransactionError<StoreError>>(sequence)
+                    },
+                )?,
+            )
+        })
+    }
+
+    /// The audit log, newest first: at most `limit` entries (0: all that are kept), of one
+    /// kind or both.
+    pub fn audit(
+        &self,
+        limit: usize,
+        kind: Option<AuditKind>,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let limit = if limit == 0 { usize::MAX } else { limit };
+        let admin = || audit_newest_first(&self.inner.audit_admin, AUDIT_ADMIN, AuditKind::Admin);
+        let refusals = || {
+            audit_newest_first(
+                &self.inner.audit_refusals,
+                AUDIT_REFUSALS,
+                AuditKind::Refusal,
+            )
+        };
+        match kind {
+            Some(AuditKind::Admin) => admin().take(limit).collect(),
+            Some(AuditKind::Refusal) => refusals().take(limit).collect(),
+            None => merge_newest_first(admin(), refusals(), limit),
+        }
+    }
+
+    /// How many refusals were ever recorded, including those no longer kept.
+    pub fn refusals_total(&self) -> Result<u64, StoreError> {
+        self.meta_counter(REFUSALS_TOTAL)
+    }
+
+    /// Sets the coverage deadline of a period, replacing any earlier one.
+    pub fn set_deadline(&self, period: Period, at: Timestamp) -> Result<(), StoreError> {
+        let value = versioned(&at.0.to_be_bytes());
+        self.write(|| self.inner.deadlines.insert(period.to_string(), value))
+    }
+
+    /// Every deadline the operator set.
+    pub fn deadlines(&self) -> Result<BTreeMap<Period, Timestamp>, StoreError> {
+        self.inner
+            .deadlines
+            .iter()
+            .map(|item| {
+                let (key, value) = item.map_err(io)?;
+                let period = std::str::from_utf8(&key)
+                    .ok()
+                    .and_then(|text| text.parse::<Period>().ok())
+                    .ok_or_else(|| corrupt(DEADLINES, &key, "the key is not a period"))?;
+                let body = value::body(DEADLINES, &key, &value)?;
+                let at = value::fixed::<8>(DEADLINES, &key, body).map(i64::from_be_bytes)?;
+                Ok((period, Timestamp(at)))
+            })
+            .collect()
+    }
+
+    /// The registry's serial number: 0 until it is first set.
+    pub fn registry_serial(&self) -> Result<u64, StoreError> {
+        self.meta_counter(REGISTRY_SERIAL)
+    }
+
+    /// Records the registry's serial number (the caller raises it with every change).
+    pub fn set_registry_serial(&self, serial: u64) -> Result<(), StoreError> {
+        let meta = self.inner.db.meta();
+        self.write(|| meta.insert(REGISTRY_SERIAL, encode_u64(serial)))
+    }
+
+    /// Fault injection for tests of storage errors (BAD_INPUTS 25): after `writes` more
+    /// successful writes, every write, flush and [`durable`](Self::durable) fails with an `Io`
+    /// error ("injected storage fault ..."), and the store is failed from then on.
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_failure_after(&self, writes: u64) {
+        self.inner.db.inject_failure_after(writes);
+    }
+
+    /// How many sled flushes this store has made (for tests of group commit).
+    #[doc(hidden)]
+    pub fn flush_count(&self) -> u64 {
+        self.inner.db.flush_count()
+    }
+
+    fn with(db: Database) -> Result<Self, StoreError> {
+        let db = Arc::new(db);
+        let reports = db.tree(REPORTS)?;
+        let inner = Inner {
+            orgs: db.tree(ORGS)?,
+            tokens: db.tree(TOKENS)?,
+            report_count: AtomicUsize::new(reports.len()),
+            reports,
+            batch_receipts: db.tree(BATCH_RECEIPTS)?,
+            audit_admin: db.tree(AUDIT_ADMIN)?,
+            audit_refusals: db.tree(AUDIT_REFUSALS)?,
+            deadlines: db.tree(DEADLINES)?,
+            commit: GroupCommit::new(Arc::clone(&db)),
+            db,
+        };
+        Ok(HubStore {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// A single-key write through the database's latch.
+    fn write<T>(&self, op: impl FnOnce() -> sled::Result<T>) -> Result<(), StoreError> {
+        self.inner
+            .db
+            .write(|| op().map(drop).map_err(WriteError::Sled))
+    }
+
+    fn meta_counter(&self, key: &'static str) -> Result<u64, StoreError> {
+        let value = self.inner.db.meta().get(key).map_err(io)?;
+        decode_u64(META, key.as_bytes(), value.as_deref())
+    }
+}
+
+// sled's own Debug for a tree walks and prints all of it.
+impl fmt::Debug for HubStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HubStore")
+            .field("db", &self.inner.db)
+            .field("report_count", &self.report_count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A counter in the meta tree, inside a transaction.
+fn tx_counter(
+    meta: &TransactionalTree,
+    key: &'static str,
+) -> Result<u64, ConflictableTransactionError<StoreError>> {
+    let value = meta.get(key)?;
+    decode_u64(META, key.as_bytes(), value.as_deref()).map_err(ConflictableTransactionError::Abort)
+}
+
+fn decode_org(key: &[u8], value: &[u8]) -> Result<(Organisation, Option<RelayInfo>), StoreError> {
+    let body = value::body(ORGS, key, value)?;
+    let (org, relay) =
+        alliance_proto::decode_organisation(body).map_err(|e| corrupt(ORGS, key, e))?;
+    if org.id.as_str().as_bytes() != key {
+        return Err(corrupt(
+            ORGS,
+            key,
+            format_args!("holds organisation {:?}", org.id.as_str()),
+        ));
+    }
+    Ok((org, relay))
+}
+
+fn decode_envelope(tree: &'static str, key: &[u8], value: &[u8]) -> Result<Envelope, StoreError> {
+    let body = value::body(tree, key, value)?;
+    alliance_proto::decode_envelope(body).map_err(|e| corrupt(tree, key, e))
+}
+
+/// The value of a stored report: received at (`i64` BE); the receipt: either tag 0, its length
+/// (`u64` BE) and a receipt envelope, or tag 1 and a batch sequence number (`u64` BE); then
+/// the report envelope to the end. Envelopes are their protobuf encoding.
+fn encode_report(report: &StoredReport) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&report.received_at.0.to_be_bytes());
+    match &report.receipt {
+        StoredReceipt::Single(receipt) => {
+            let receipt = alliance_proto::encode_envelope(receipt);
+            body.push(RECEIPT_SINGLE);
+            body.extend_from_slice(&(receipt.len() as u64).to_be_bytes());
+            body.extend_from_slice(&receipt);
+        }
+        StoredReceipt::Batch(seq) => {
+            body.push(RECEIPT_BATCH);
+            body.extend_from_slice(&seq.to_be_bytes());
+        }
+    }
+    body.extend_from_slice(&alliance_proto::encode_envelope(&report.envelope));
+    versioned(&body)
+}
+
+const RECEIPT_SINGLE: u8 = 0;
+const RECEIPT_BATCH: u8 = 1;
+
+fn decode_report(key: &[u8], value: &[u8]) -> Result<StoredReport, StoreError> {
+    let report_id = ReportId(value::fixed::<32>(REPORTS, key, key)?);
+    let mut body = Reader {
+        key,
+        rest: value::body(REPORTS, key, value)?,
+    };
+    let received_at = Timestamp(i64::from_be_bytes(body.fixed::<8>()?));
+    let receipt = match body.fixed::<1>()? {
+        [RECEIPT_SINGLE] => {
+            let len = u64::from_be_bytes(body.fixed::<8>()?);
+            let bytes = body.take(len)?;
+            let receipt = alliance_proto::decode_envelope(bytes)
+                .map_err(|e| corrupt(REPORTS, key, format_args!("receipt: {e}")))?;
+            StoredReceipt::Single(receipt)
+        }
+        [RECEIPT_BATCH] => StoredReceipt::Batch(u64::from_be_bytes(body.fixed::<8>()?)),
+        [tag] => {
+            return Err(corrupt(
+                REPORTS,
+                key,
+                format_args!("unknown receipt tag {tag}"),
+            ));
+        }
+    };
+    let envelope = alliance_proto::decode_envelope(body.rest)
+        .map_err(|e| corrupt(REPORTS, key, format_args!("envelope: {e}")))?;
+    Ok(StoredReport {
+        report_id,
+        envelope,
+        received_at,
+        receipt,
+    })
+}
+
+/// Reads a stored report's fields in order; running out is corruption.
+struct Reader<'a> {
+    key: &'a [u8],
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, len: u64) -> Result<&'a [u8], StoreError> {
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&len| len <= self.rest.len())
+            .ok_or_else(|| corrupt(REPORTS, self.key, "truncated"))?;
+        let (taken, rest) = self.rest.split_at(len);
+        self.rest = rest;
+        Ok(taken)
+    }
+
+    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], StoreError> {
+        let bytes = self.take(N as u64)?;
+        value::fixed::<N>(REPORTS, self.key, bytes)
+    }
+}
+
+/// A join token as stored (JSON, after the version byte).
+#[derive(Serialize, Deserialize)]
+struct TokenValue {
+    token: String,
+    org: String,
+    issued_at: i64,
+    expires_at: i64,
+    code: String,
+    reissue: bool,
+    replaced: bool,
+    used_by: Option<[u8; 32]>,
+    used_at: Option<i64>,
+}
+
+impl From<&JoinToken> for TokenValue {
+    fn from(t: &JoinToken) -> Self {
+        TokenValue {
+            token: t.token.clone(),
+            org: t.org.to_string(),
+            issued_at: t.issued_at.0,
+            expires_at: t.expires_at.0,
+            code: t.code.clone(),
+            reissue: t.reissue,
+            replaced: t.replaced,
+            used_by: t.used_by,
+            used_at: t.used_at.map(|t| t.0),
+        }
+    }
+}
+
+fn decode_token(key: &[u8], value: &[u8]) -> Result<JoinToken, StoreError> {
+    let t: TokenValue = decode_json(TOKENS, key, value)?;
+    if t.token.as_bytes() != key {
+        return Err(corrupt(TOKENS, key, "holds another token"));
+    }
+    Ok(JoinToken {
+        org: t
+            .org
+            .parse()
+            .map_err(|e| corrupt(TOKENS, key, format_args!("org: {e}")))?,
+        token: t.token,
+        issued_at: Timestamp(t.issued_at),
+        expires_at: Timestamp(t.expires_at),
+        code: t.code,
+        reissue: t.reissue,
+        replaced: t.replaced,
+        used_by: t.used_by,
+        used_at: t.used_at.map(Timestamp),
+    })
+}
+
+/// An audit entry as stored (JSON, after the version byte).
+#[derive(Serialize, Deserialize)]
+struct AuditValue {
+    sequence: u64,
+    at: i64,
+    kind: AuditKindValue,
+    actor: String,
+    action: String,
+    org: Option<String>,
+    reason: Option<String>,
+    detail: String,
+}
+
+#[derive(Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum AuditKindValue {
+    Admin,
+    Refusal,
+}
+
+impl AuditValue {
+    fn new(r: &AuditRecord, sequence: u64) -> Self {
+        AuditValue {
+            sequence,
+            at: r.at.0,
+            kind: match r.kind {
+                AuditKind::Admin => AuditKindValue::Admin,
+                AuditKind::Refusal => AuditKindValue::Refusal,
+            },
+            actor: r.actor.clone(),
+            action: r.action.clone(),
+            org: r.org.clone(),
+            reason: r.reason.clone(),
+            detail: r.detail.clone(),
+        }
+    }
+}
+
+/// The entries of one audit tree, newest first, checked to be of the tree's kind.
+fn audit_newest_first(
+    tree: &sled::Tree,
+    name: &'static str,
+    kind: AuditKind,
+) -> impl Iterator<Item = Result<AuditRecord, StoreError>> {
+    tree.iter().rev().map(move |item| {
+        let (key, value) = item.map_err(io)?;
+        let a: AuditValue = decode_json(name, &key, &value)?;
+        let found = match a.kind {
+            AuditKindValue::Admin => AuditKind::Admin,
+            AuditKindValue::Refusal => AuditKind::Refusal,
+        };
+        if found != kind {
+            return Err(corrupt(name, &key, format_args!("holds a {found:?} entry")));
+        }
+        Ok(AuditRecord {
+            sequence: a.sequence,
+            at: Timestamp(a.at),
+            kind,
+            actor: a.actor,
+            action: a.action,
+            org: a.org,
+            reason: a.reason,
+            detail: a.detail,
+        })
+    })
+}
+
+/// The first `limit` entries of two newest-first lists, newest first. An error is returned as
+/// soon as it is met.
+fn merge_newest_first(
+    a: impl Iterator<Item = Result<AuditRecord, StoreError>>,
+    b: impl Iterator<Item = Result<AuditRecord, StoreError>>,
+    limit: usize,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    let mut merged = Vec::new();
+    while merged.len() < limit {
+        let from_a = match (a.peek(), b.peek()) {
+            (None, None) => break,
+            (Some(_), None) | (Some(Err(_)), _) => true,
+            (None, Some(_)) | (_, Some(Err(_))) => false,
+            (Some(Ok(x)), Some(Ok(y))) => x.sequence > y.sequence,
+        };
+        let next = if from_a { a.next() } else { b.next() };
+        if let Some(record) = next {
+            merged.push(record?);
+        }
+    }
+    Ok(merged)
+}
+
+fn encode_json(value: &impl Serialize) -> Vec<u8> {
+    // Serializing these plain structs (strings, integers, byte arrays) to a Vec cannot fail;
+    // an empty body would be caught as corrupt when read.
+    versioned(&serde_json::to_vec(value).unwrap_or_default())
+}
+
+fn decode_json<T: for<'de> Deserialize<'de>>(
+    tree: &'static str,
+    key: &[u8],
+    value: &[u8],
+) -> Result<T, StoreError> {
+    serde_json::from_slice(value::body(tree, key, value)?).map_err(|e| corrupt(tree, key, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, HubStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HubStore::create(&dir.path().join("hub"), 1 << 20).unwrap();
+        (dir, store)
+    }
+
+    fn assert_corrupt(e: StoreError, in_tree: &str, at_key: &str, saying: &str) {
+        match &e {
+            StoreError::Corrupt { tree, key, problem } => {
+                assert_eq!(*tree, in_tree);
+                assert_eq!(key, at_key);
+                assert!(problem.contains(saying), "{problem}");
+            }
+            _ => panic!("not Corrupt: {e:?}"),
+        }
+    }
+
+    #[test]
+    fn undecodable_values_are_corrupt_naming_tree_and_key() {
+        let (_dir, store) = store();
+        let inner = &store.inner;
+
+        inner.orgs.insert("gtuc", b"\x01\xff\xff").unwrap();
+        assert_corrupt(store.orgs().unwrap_err(), ORGS, "\"gtuc\"", "Organisation");
+
+        inner.tokens.insert("t", b"\x02{}").unwrap();
+        assert_corrupt(
+            store.token("t").unwrap_err(),
+            TOKENS,
+            "\"t\"",
+            "format version 2",
+        );
+        inner.tokens.insert("t", b"\x01{\"token\":1}").unwrap();
+        assert_corrupt(store.tokens().unwrap_err(), TOKENS, "\"t\"", "invalid type");
+
+        let id = [0xab; 32];
+        let hex_id = "ab".repeat(32);
+        inner.reports.insert(id, b"\x01\0\0").unwrap();
+        assert_corrupt(
+            store.report(&ReportId(id)).unwrap_err(),
+            REPORTS,
+            &hex_id,
+            "truncated",
+        );
+        let mut bad_tag = vec![VALUE_VERSION_FOR_TESTS];
+        bad_tag.extend_from_slice(&[0; 8]);
+        bad_tag.push(9);
+        inner.reports.insert(id, bad_tag).unwrap();
+        assert_corrupt(
+            store.reports().next().unwrap().unwrap_err(),
+            REPORTS,
+            &hex_id,
+            "unknown receipt tag 9",
+        );
+        inner.reports.insert([1; 5], b"\x01").unwrap();
+        assert!(store.reports().any(|r| r.is_err()));
+
+        inner
+            .deadlines
+            .insert("2009-X", versioned(&[0; 8]))
+            .unwrap();
+        assert_corrupt(
+            store.deadlines().unwrap_err(),
+            DEADLINES,
+            "\"2009-X\"",
+            "not a period",
+        );
+
+        inner
+            .audit_admin
+            .insert(1u64.to_be_bytes(), b"\x01\"text\"")
+            .unwrap();
+        assert_corrupt(
+            store.audit(0, None).unwrap_err(),
+            AUDIT_ADMIN,
+            "0000000000000001",
+            "invalid type",
+        );
+    }
+
+    #[test]
+    fn a_corrupt_counter_refuses_the_write_without_failing_the_store() {
+        let (_dir, store) = store();
+        store.inner.db.meta().insert(BATCH_SEQ, b"\x01abc").unwrap();
+        assert_corrupt(
+            store.next_batch_seq().unwrap_err(),
+            META,
+            "\"batch_seq\"",
+            "3 bytes where 8",
+        );
+        store.set_registry_serial(1).unwrap();
+        store.flush().unwrap();
+    }
+
+    #[test]
+    fn a_stored_report_with_a_single_receipt_has_the_documented_layout() {
+        let receipt = Envelope::unsigned("r", vec![1, 2]);
+        let report = StoredReport {
+            report_id: ReportId([3; 32]),
+            envelope: Envelope::unsigned("p", vec![4]),
+            received_at: Timestamp(-2),
+            receipt: StoredReceipt::Single(receipt.clone()),
+        };
+        let value = encode_report(&report);
+        let receipt_bytes = alliance_proto::encode_envelope(&receipt);
+        assert_eq!(value[0], VALUE_VERSION_FOR_TESTS);
+        assert_eq!(value[1..9], (-2i64).to_be_bytes());
+        assert_eq!(value[9], RECEIPT_SINGLE);
+        assert_eq!(value[10..18], (receipt_bytes.len() as u64).to_be_bytes());
+        assert_eq!(decode_report(&[3; 32], &value).unwrap(), report);
+    }
+
+    const VALUE_VERSION_FOR_TESTS: u8 = value::VALUE_VERSION;
+}

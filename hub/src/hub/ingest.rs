@@ -1,0 +1,422 @@
+//! Verified ingest (DESIGN.md §3–4): verify the envelope bytes, check the key, decode and
+//! validate the report, decide its outcome, store, flush, and only then answer with a receipt
+//! signed by the hub.
+
+use alliance_core::merge::{Entry, MergeError};
+use alliance_core::receipt::{BatchReceipt, Outcome, OutcomeKind, Receipt, ReportId};
+use alliance_core::report::Report;
+use alliance_core::timestamp::Timestamp;
+use alliance_core::validate::Problem;
+use alliance_envelope::{Envelope, EnvelopeError, payload_type, sign, verify_signed};
+use alliance_proto::WireError;
+use alliance_proto::pb::RefusalReason;
+use alliance_store::{AuditKind, AuditRecord, StoredReceipt, StoredReport};
+
+use super::{Hub, HubError, Refused, State, now};
+
+/// The answer to a batch: one hub signature over the receipts of every stored item (none when
+/// every item was refused), and the refusals by index.
+#[derive(Debug, Clone)]
+pub struct BatchAnswer {
+    pub batch_receipt: Option<Envelope>,
+    pub refusals: Vec<(u32, Refused)>,
+}
+
+/// What became of one envelope imported by hand: its receipt, or why it was refused.
+pub type ImportResult = Result<Receipt, Refused>;
+
+impl Hub {
+    /// Ingests one envelope and answers with the hub-signed receipt, once the envelope is on
+    /// disk. `peer` names the sender for the audit log.
+    pub async fn submit(&self, envelope: Envelope, peer: &str) -> Result<Envelope, HubError> {
+        self.check_healthy()?;
+        let now = now();
+        let checked = match self.check(&envelope, now) {
+            Ok(checked) => checked,
+            Err(refused) => return Err(self.refuse(peer, "submit", None, refused)),
+        };
+        let org = checked.report.org.to_string();
+        let receipt = {
+            let mut state = self.state();
+            self.decide_and_store(&mut state, checked, envelope, now)
+        };
+        let receipt = match receipt {
+            Ok(receipt) => receipt,
+            Err(HubError::Refused(refused)) => {
+                return Err(self.refuse(peer, "submit", Some(org), refused));
+            }
+            Err(e) => return Err(e),
+        };
+        self.durable().await?;
+        Ok(receipt)
+    }
+
+    /// Ingests a batch: every authentic, valid item is stored and answered under one hub
+    /// signature, in request order; the others are refused one by one and nothing of them is
+    /// stored.
+    pub async fn submit_batch(
+        &self,
+        envelopes: Vec<Envelope>,
+        peer: &str,
+    ) -> Result<BatchAnswer, HubError> {
+        self.check_healthy()?;
+        let now = now();
+        let mut refusals = Vec::new();
+        let mut checked = Vec::with_capacity(envelopes.len());
+        for (index, envelope) in envelopes.into_iter().enumerate() {
+            let index = u32::try_from(index).unwrap_or(u32::MAX);
+            match self.check(&envelope, now) {
+                Ok(c) => checked.push((index, c, envelope)),
+                Err(refused) => refusals.push((index, None, refused)),
+            }
+        }
+        let batch_receipt = {
+            let mut state = self.state();
+            let seq = if checked.is_empty() {
+                None
+            } else {
+                Some(self.store.next_batch_seq().map_err(|e| self.fail(e))?)
+            };
+            let mut receipts = Vec::with_capacity(checked.len());
+            let mut stored = Vec::with_capacity(checked.len());
+            for (index, c, envelope) in checked {
+                let org = c.report.org.to_string();
+                match self.decide(&mut state, c, now) {
+                    Ok(Decided { receipt, store }) => {
+                        if let (Some(seq), true) = (seq, store) {
+                            stored.push(StoredReport {
+                                report_id: receipt.report_id,
+                                envelope,
+                                received_at: now,
+                                receipt: StoredReceipt::Batch(seq),
+                            });
+                        }
+                        receipts.push(receipt);
+                    }
+                    Err(HubError::Refused(refused)) => refusals.push((index, Some(org), refused)),
+                    Err(e) => return Err(e),
+                }
+            }
+            match seq {
+                Some(seq) if !receipts.is_empty() => {
+                    let envelope = sign(
+                        &self.signing_key,
+                        payload_type::BATCH_RECEIPT,
+                        alliance_proto::encode_batch_receipt(&BatchReceipt {
+                            issued_at: now,
+                            receipts,
+                        }),
+                    );
+                    self.store
+                        .put_reports(Some((seq, &envelope)), &stored)
+                        .map_err(|e| self.fail(e))?;
+                    Some(envelope)
+                }
+                _ => None,
+            }
+        };
+        let mut answer = Vec::with_capacity(refusals.len());
+        for (index, org, refused) in refusals {
+            self.refuse(peer, "submit batch", org, refused.clone());
+            answer.push((index, refused));
+        }
+        answer.sort_by_key(|(index, _)| *index);
+        self.check_healthy()?;
+        self.durable().await?;
+        Ok(BatchAnswer {
+            batch_receipt,
+            refusals: answer,
+        })
+    }
+
+    /// Ingests envelopes carried by hand, exactly as if they had been submitted one by one.
+    pub async fn import_envelopes(
+        &self,
+        envelopes: Vec<Envelope>,
+        actor: &str,
+    ) -> Result<Vec<ImportResult>, HubError> {
+        let mut results = Vec::with_capacity(envelopes.len());
+        for envelope in envelopes {
+            match self.submit(envelope, actor).await {
+                Ok(receipt) => {
+                    let receipt = alliance_proto::decode_receipt(&receipt.payload)
+                        .map_err(|e| HubError::Storage(format!("reading back a receipt: {e}")))?;
+                    results.push(Ok(receipt));
+                }
+                Err(HubError::Refused(refused)) => results.push(Err(refused)),
+                Err(e) => return Err(e),
+            }
+        }
+        self.audit_admin(
+            actor,
+            "import",
+            None,
+            format!(
+                "{} envelopes, {} refused",
+                results.len(),
+                results.iter().filter(|r| r.is_err()).count()
+            ),
+        )
+        .await?;
+        Ok(results)
+    }
+
+    /// The stored receipt of a report: a receipt envelope, or the batch receipt that holds it.
+    pub fn receipt(&self, report_id: &ReportId) -> Result<Option<Envelope>, HubError> {
+        let Some(stored) = self.store.report(report_id).map_err(|e| self.fail(e))? else {
+            return Ok(None);
+        };
+        match stored.receipt {
+            StoredReceipt::Single(envelope) => Ok(Some(envelope)),
+            StoredReceipt::Batch(seq) => self.store.batch_receipt(seq).map_err(|e| self.fail(e)),
+        }
+    }
+
+    /// Verifies, decodes and validates an envelope: everything that needs no lock.
+    fn check(&self, envelope: &Envelope, now: Timestamp) -> Result<Checked, Refused> {
+        let keys: Vec<(String, alliance_core::OrgId, [u8; 32])> = {
+            let state = self.state();
+            envelope
+                .signatures
+                .iter()
+                .filter_map(|s| {
+                    state
+                        .keys
+                        .get(&s.keyid)
+                        .map(|(org, key)| (s.keyid.clone(), org.clone(), *key))
+                })
+                .collect()
+        };
+        let verified = verify_signed(envelope, payload_type::REPORT, |key_id| {
+            keys.iter().find(|(id, _, _)| id == key_id).map(|k| k.2)
+        })
+        .map_err(refusal_of_envelope)?;
+        let report = alliance_proto::decode_report(verified.payload()).map_err(refusal_of_wire)?;
+
+        let state = self.state();
+        let Some(org) = state.registry.get(&report.org) else {
+            return Err(Refused::new(
+                RefusalReason::UnknownOrganisation,
+                format!("organisation {} is not registered at this hub", report.org),
+            ));
+        };
+        let own_keys: Vec<_> = org
+            .keys
+            .iter()
+            .filter(|k| verified.is_signed_by(&k.public_key))
+            .collect();
+        if own_keys.is_empty() {
+            let signer = &verified.signers()[0];
+            let owner = keys
+                .iter()
+                .find(|(_, _, key)| *key == signer.public_key)
+                .map(|(_, owner, _)| owner.to_string())
+                .unwrap_or_default();
+            return Err(Refused::new(
+                RefusalReason::WrongOrganisation,
+                format!(
+                    "the report names organisation {} but is signed by key {} of organisation {owner}",
+                    report.org, signer.key_id
+                ),
+            ));
+        }
+        if !own_keys.iter().any(|k| k.accepts_at(now)) {
+            let key = own_keys[0];
+            let why = match key.state {
+                alliance_core::org::KeyState::Revoked { at } => format!("was revoked at {at}"),
+                alliance_core::org::KeyState::Rotated { grace_until } => {
+                    format!("was rotated and its grace period ended at {grace_until}")
+                }
+                alliance_core::org::KeyState::Active => "is not accepted".to_owned(),
+            };
+            return Err(Refused::new(
+                RefusalReason::KeyNotAccepted,
+                format!(
+                    "key {} of organisation {} {why}",
+                    alliance_envelope::KeyId::of(&key.public_key),
+                    report.org
+                ),
+            ));
+        }
+        if let Some(at) = org.deactivated_at {
+            return Err(Refused::new(
+                RefusalReason::OrganisationDeactivated,
+                format!("organisation {} was deactivated at {at}", report.org),
+            ));
+        }
+        drop(state);
+        self.frameworks
+            .check_report(&report)
+            .map_err(refusal_of_report)?;
+        Ok(Checked {
+            report_id: ReportId(verified.report_id()),
+            report,
+        })
+    }
+
+    /// Decides a checked envelope's outcome, stores it (unless it is a duplicate) together with
+    /// its signed receipt, and updates the ledger. Called under the lock, so that the decision,
+    /// the write and the ledger change happen in one order for everyone.
+    fn decide_and_store(
+        &self,
+        state: &mut State,
+        checked: Checked,
+        envelope: Envelope,
+        now: Timestamp,
+    ) -> Result<Envelope, HubError> {
+        let Decided { receipt, store } = self.decide(state, checked, now)?;
+        let signed = sign(
+            &self.signing_key,
+            payload_type::RECEIPT,
+            alliance_proto::encode_receipt(&receipt),
+        );
+        if store {
+            let stored = StoredReport {
+                report_id: receipt.report_id,
+                envelope,
+                received_at: now,
+                receipt: StoredReceipt::Single(signed.clone()),
+            };
+            self.store
+                .put_reports(None, std::slice::from_ref(&stored))
+                .map_err(|e| self.fail(e))?;
+        }
+        Ok(signed)
+    }
+
+    /// The outcome and receipt of a checked envelope, applied to the ledger; `store` says
+    /// whether the caller must write it (a duplicate changes nothing and is not written, so a
+    /// sender repeating itself cannot grow the store). The caller writes it before the answer
+    /// is flushed; after a failed write the hub fails, so the ledger never runs ahead of what
+    /// it acknowledges.
+    fn decide(
+        &self,
+        state: &mut State,
+        checked: Checked,
+        now: Timestamp,
+    ) -> Result<Decided, HubError> {
+        let Checked { report_id, report } = checked;
+        let entry = Entry {
+            report_id,
+            report,
+            received_at: now,
+        };
+        let outcome = state.ledger.decide(&entry).map_err(refusal_of_merge)?;
+        let duplicate = outcome.kind == OutcomeKind::Duplicate;
+        let first_received_at = match duplicate {
+            true => state.ledger.first_received_at(&report_id).unwrap_or(now),
+            false => now,
+        };
+        let receipt = receipt_of(&entry.report, report_id, outcome, now, first_received_at);
+        if !duplicate {
+            state.ledger.insert(entry).map_err(refusal_of_merge)?;
+        }
+        Ok(Decided {
+            receipt,
+            store: !duplicate,
+        })
+    }
+
+    /// Counts and records a refusal (the latest 10,000 are kept) and turns it into the error to
+    /// answer. A failure to record it fails the hub, as any storage error does.
+    pub(super) fn refuse(
+        &self,
+        peer: &str,
+        action: &str,
+        org: Option<String>,
+        refused: Refused,
+    ) -> HubError {
+        tracing::info!(%peer, action, reason = ?refused.reason, cause = %refused.message, "refused");
+        let record = AuditRecord {
+            sequence: 0,
+            at: now(),
+            kind: AuditKind::Refusal,
+            actor: peer.to_owned(),
+            action: action.to_owned(),
+            org,
+            reason: Some(reason_name(refused.reason).to_owned()),
+            detail: refused.message.clone(),
+        };
+        if let Err(e) = self.store.append_audit(&record) {
+            return self.fail(e);
+        }
+        HubError::Refused(refused)
+    }
+}
+
+/// An envelope that verified and whose report fits its framework.
+#[derive(Debug)]
+struct Checked {
+    report_id: ReportId,
+    report: Report,
+}
+
+/// A decided envelope: its receipt, and whether it is to be stored (not a duplicate).
+#[derive(Debug)]
+struct Decided {
+    receipt: Receipt,
+    store: bool,
+}
+
+fn receipt_of(
+    report: &Report,
+    report_id: ReportId,
+    outcome: Outcome,
+    now: Timestamp,
+    first_received_at: Timestamp,
+) -> Receipt {
+    Receipt {
+        report_id,
+        org: report.org.clone(),
+        period: report.period,
+        revision: report.revision,
+        outcome,
+        issued_at: now,
+        first_received_at,
+    }
+}
+
+/// The wire name of a refusal reason, for the audit log.
+pub(super) fn reason_name(reason: RefusalReason) -> &'static str {
+    reason
+        .as_str_name()
+        .strip_prefix("REFUSAL_REASON_")
+        .unwrap_or("UNSPECIFIED")
+}
+
+fn refusal_of_envelope(error: EnvelopeError) -> Refused {
+    let reason = match &error {
+        EnvelopeError::EmptyPayloadType
+        | EnvelopeError::UnsupportedPayloadType(_)
+        | EnvelopeError::UnexpectedPayloadType { .. } => RefusalReason::PayloadType,
+        EnvelopeError::EmptyPayload => RefusalReason::Malformed,
+        EnvelopeError::UnknownKey { .. } => RefusalReason::UnknownKey,
+        _ => RefusalReason::Signature,
+    };
+    Refused::new(reason, error.to_string())
+}
+
+fn refusal_of_wire(error: WireError) -> Refused {
+    let reason = match error {
+        WireError::Decode { .. } => RefusalReason::Malformed,
+        WireError::Field { .. } => RefusalReason::InvalidReport,
+    };
+    Refused::new(reason, format!("the report is invalid: {error}"))
+}
+
+fn refusal_of_report(error: alliance_core::validate::ReportError) -> Refused {
+    let reason = match error.problem {
+        Problem::UnknownFrameworkVersion { .. } => RefusalReason::UnknownFrameworkVersion,
+        Problem::PeriodKind { .. } => RefusalReason::PeriodNotAllowed,
+        _ => RefusalReason::InvalidReport,
+    };
+    Refused::new(reason, format!("the report is invalid: {error}"))
+}
+
+fn refusal_of_merge(error: MergeError) -> HubError {
+    let reason = match error {
+        MergeError::OverlappingPeriod { .. } => RefusalReason::PeriodNotAllowed,
+        MergeError::ReportIdReused { .. } => RefusalReason::Malformed,
+    };
+    HubError::Refused(Refused::new(reason, error.to_string()))
+}

@@ -1,0 +1,146 @@
+//! Opening a hub's data directory: configuration, signing key, CA, store, and the ledger rebuilt
+//! from every stored envelope.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use alliance_core::merge::{Entry, Ledger};
+use alliance_core::org::{OrgId, Registry};
+use alliance_core::validate::Frameworks;
+use alliance_envelope::{Envelope, KeyId, SigningKey};
+use alliance_store::{HubStore, StoreError, StoredReport};
+
+use super::{Hub, State};
+use crate::config::{CONFIG_FILE, DB_DIR, HubConfig, KEY_FILE};
+
+/// Why a hub's data directory could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid hub configuration: {problem}")]
+    Config { path: PathBuf, problem: String },
+    #[error("{path} does not hold a hub signing key (32 bytes)")]
+    Key { path: PathBuf },
+    #[error("the CA certificate {path}: {problem}")]
+    Ca { path: PathBuf, problem: String },
+    #[error("opening the database: {0}")]
+    Store(#[from] StoreError),
+    #[error("rebuilding the view from the stored reports: {0}")]
+    Rebuild(String),
+}
+
+pub(super) fn open(data_dir: &Path) -> Result<Hub, OpenError> {
+    let config = read_config(data_dir)?;
+    let signing_key = read_key(&data_dir.join(KEY_FILE))?;
+    let ca_path = HubConfig::resolve(data_dir, &config.tls.ca);
+    let ca_der = alliance_daemon::tls::read_ca_pem(&ca_path).map_err(|e| OpenError::Ca {
+        path: ca_path.clone(),
+        problem: e.to_string(),
+    })?;
+    let ca_fingerprint = alliance_daemon::tls::fingerprint(&ca_der);
+    let store = HubStore::open(&data_dir.join(DB_DIR), config.store.cache_capacity_bytes)?;
+
+    let mut registry = Registry::default();
+    let mut relays = BTreeMap::new();
+    for (org, relay) in store.orgs()? {
+        if let Some(relay) = relay {
+            relays.insert(org.id.clone(), relay);
+        }
+        registry.insert(org);
+    }
+    let ledger = rebuild(&store, &registry)?;
+    let registry_serial = store.registry_serial()?;
+    let frameworks = Frameworks::builtin();
+    let mut state = State {
+        keys: key_index(&registry),
+        registry,
+        relays,
+        ledger,
+        registry_envelope: Envelope::unsigned("", Vec::new()),
+        registry_signed_at: std::time::Instant::now(),
+        registry_dirty: false,
+        registry_serial,
+    };
+    state.registry_envelope = super::admin::sign_registry(&signing_key, &state, super::now());
+    tracing::info!(
+        organisations = state.registry.orgs.len(),
+        reports = store.report_count(),
+        "hub opened"
+    );
+    Ok(Hub {
+        data_dir: data_dir.to_owned(),
+        config,
+        store,
+        signing_key,
+        ca_fingerprint,
+        frameworks,
+        state: Mutex::new(state),
+        failure: Mutex::new(None),
+    })
+}
+
+/// The ledger built from every stored envelope, independently of the one kept up to date
+/// request by request: both must give the same answer.
+pub(super) fn rebuild(store: &HubStore, registry: &Registry) -> Result<Ledger, OpenError> {
+    let mut entries = Vec::with_capacity(store.report_count());
+    for stored in store.reports() {
+        entries.push(entry_of(stored?)?);
+    }
+    Ledger::from_entries(registry, entries).map_err(|e| OpenError::Rebuild(e.to_string()))
+}
+
+/// The ledger's view of a stored envelope. Its signature was verified when it arrived; keys
+/// revoked since do not undo what was accepted then (BAD_INPUTS 7), so it is not verified again.
+fn entry_of(stored: StoredReport) -> Result<Entry, OpenError> {
+    let report = alliance_proto::decode_report(&stored.envelope.payload)
+        .map_err(|e| OpenError::Rebuild(format!("stored report {}: {e}", stored.report_id)))?;
+    Ok(Entry {
+        report_id: stored.report_id,
+        report,
+        received_at: stored.received_at,
+    })
+}
+
+/// Every key ever enrolled, by key id.
+pub(super) fn key_index(registry: &Registry) -> HashMap<String, (OrgId, [u8; 32])> {
+    registry
+        .orgs
+        .values()
+        .flat_map(|org| {
+            org.keys.iter().map(|key| {
+                (
+                    KeyId::of(&key.public_key).into_string(),
+                    (org.id.clone(), key.public_key),
+                )
+            })
+        })
+        .collect()
+}
+
+fn read_config(data_dir: &Path) -> Result<HubConfig, OpenError> {
+    let path = data_dir.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|source| OpenError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| OpenError::Config {
+        path,
+        problem: e.to_string(),
+    })
+}
+
+fn read_key(path: &Path) -> Result<SigningKey, OpenError> {
+    let bytes = std::fs::read(path).map_err(|source| OpenError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let seed: [u8; 32] = bytes.try_into().map_err(|_| OpenError::Key {
+        path: path.to_owned(),
+    })?;
+    Ok(SigningKey::from_seed(&seed))
+}
