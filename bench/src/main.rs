@@ -55,6 +55,9 @@ struct Args {
     /// HTTP/2 connections the calls in flight share (the same for the echo and the hub).
     #[arg(long, default_value_t = 4)]
     connections: usize,
+    /// SubmitBatch calls in flight.
+    #[arg(long, default_value_t = 16)]
+    batch_in_flight: usize,
     /// Reports per SubmitBatch call; each size is a phase.
     #[arg(long, value_delimiter = ',', default_value = "100,500")]
     batch_sizes: Vec<usize>,
@@ -213,11 +216,13 @@ fn main() -> Result<()> {
         &hub::Plan {
             periods: args.periods,
             in_flight: args.in_flight,
+            batch_in_flight: args.batch_in_flight,
             connections: args.connections,
             batch_sizes: args.batch_sizes.clone(),
             queries: args.queries,
             duration,
             threads,
+            ceiling_per_s: rates.bare_per_s,
         },
         &mut figures,
     )?;

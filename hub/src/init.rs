@@ -321,11 +321,11 @@ fn write_tls_file(dir: &Path, name: &str, bytes: &[u8], private: bool) -> anyhow
 }
 
 /// Removes what init created unless [`Undo::commit`] is called: the data directory itself when
-/// init created it, else each entry init created in it.
+/// init created it (with any parents it had to create), else each entry init created in it.
 struct Undo {
     dir: PathBuf,
-    /// Whether init created the data directory.
-    created_dir: bool,
+    /// The outermost directory init created, if it created the data directory.
+    created_dir: Option<PathBuf>,
     /// The directory's mode before init made it 0700, when it already existed.
     previous_mode: Option<u32>,
     entries: Vec<PathBuf>,
@@ -343,7 +343,7 @@ impl Undo {
                     .with_context(|| format!("making {} private (mode 0700)", dir.display()))?;
                 Ok(Undo {
                     dir: dir.to_owned(),
-                    created_dir: false,
+                    created_dir: None,
                     previous_mode: Some(previous),
                     entries: Vec::new(),
                     committed: false,
@@ -351,11 +351,19 @@ impl Undo {
             }
             Ok(_) => bail!("{} exists and is not a directory", dir.display()),
             Err(_) => {
+                let mut outermost = dir;
+                while let Some(parent) = outermost.parent() {
+                    if parent.as_os_str().is_empty() || parent.exists() {
+                        break;
+                    }
+                    outermost = parent;
+                }
+                let outermost = outermost.to_owned();
                 files::create_private_dir(dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
                 Ok(Undo {
                     dir: dir.to_owned(),
-                    created_dir: true,
+                    created_dir: Some(outermost),
                     previous_mode: None,
                     entries: Vec::new(),
                     committed: false,
@@ -380,8 +388,8 @@ impl Drop for Undo {
             return;
         }
         // Best effort: the error that made init fail is what the operator needs to see.
-        if self.created_dir {
-            let _ = fs::remove_dir_all(&self.dir);
+        if let Some(outermost) = &self.created_dir {
+            let _ = fs::remove_dir_all(outermost);
             return;
         }
         for entry in self.entries.iter().rev() {
@@ -466,5 +474,47 @@ mod tests {
         assert_eq!(unspecified.port, 7443);
         assert!(!unspecified.host.is_empty() && unspecified.host != "0.0.0.0");
         assert!(PublicAddress::derive("127.0.0.1:0".parse().expect("address")).is_err());
+    }
+
+    #[test]
+    fn a_failed_init_removes_the_directories_it_created() {
+        let root = tempfile::tempdir().expect("temporary directory");
+        let dir = root.path().join("a/b/hub");
+        let mut undo = Undo::begin(&dir).expect("begin");
+        let key = dir.join(KEY_FILE);
+        undo.created(&key);
+        fs::write(&key, b"seed").expect("write");
+        drop(undo);
+        assert!(!root.path().join("a").exists());
+    }
+
+    #[test]
+    fn a_failed_init_in_an_existing_directory_removes_only_its_entries() {
+        let root = tempfile::tempdir().expect("temporary directory");
+        let dir = root.path().join("hub");
+        fs::create_dir(&dir).expect("mkdir");
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o750)).expect("chmod");
+        fs::write(dir.join("operator-notes.txt"), b"mine").expect("write");
+        let mut undo = Undo::begin(&dir).expect("begin");
+        let tls = dir.join(TLS_DIR);
+        undo.created(&tls);
+        fs::create_dir(&tls).expect("mkdir");
+        fs::write(tls.join("ca.pem"), b"pem").expect("write");
+        drop(undo);
+        assert!(!tls.exists());
+        assert!(dir.join("operator-notes.txt").exists());
+        let mode = fs::metadata(&dir).expect("dir").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o750);
+    }
+
+    #[test]
+    fn a_committed_init_keeps_everything() {
+        let root = tempfile::tempdir().expect("temporary directory");
+        let dir = root.path().join("hub");
+        let mut undo = Undo::begin(&dir).expect("begin");
+        undo.created(&dir.join(KEY_FILE));
+        fs::write(dir.join(KEY_FILE), b"seed").expect("write");
+        undo.commit();
+        assert!(dir.join(KEY_FILE).exists());
     }
 }

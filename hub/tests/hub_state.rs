@@ -386,10 +386,13 @@ struct Member {
 
 impl Member {
     async fn join(hub: &Hub, id: &str, country: &str, region: Region) -> Member {
-        let (_, code) = hub.add_org(org(id, country, region), "test").await.unwrap();
-        let code: JoinCode = code.code.parse().unwrap();
+        let (_, code) = hub
+            .add_org(org(id, country, region), "test")
+            .await
+            .expect("test setup");
+        let code: JoinCode = code.code.parse().expect("a valid literal");
         let key = SigningKey::generate();
-        enroll(hub, &code, &key).await.unwrap();
+        enroll(hub, &code, &key).await.expect("test setup");
         Member {
             key,
             org: id.to_owned(),
@@ -400,16 +403,16 @@ impl Member {
     fn report(&self, year: u16, revision: u64, activities: u64) -> Report {
         let mut values = BTreeMap::new();
         values.insert(
-            "awareness.activities".parse().unwrap(),
+            "awareness.activities".parse().expect("a valid literal"),
             Value::Count(CountValue::total(activities)),
         );
         Report {
-            org: self.org.parse().unwrap(),
-            period: alliance_core::period::Period::year(year).unwrap(),
+            org: self.org.parse().expect("a valid literal"),
+            period: alliance_core::period::Period::year(year).expect("a valid year"),
             framework_version: 1,
             revision,
             prepared_at: Timestamp(1_265_000_000),
-            prepared_by: self.org.parse().unwrap(),
+            prepared_by: self.org.parse().expect("a valid literal"),
             disclosure_threshold: DEFAULT_DISCLOSURE_THRESHOLD,
             withdrawn: false,
             narratives: BTreeMap::new(),
@@ -427,7 +430,7 @@ impl Member {
 }
 
 fn init(dir: &Path) {
-    let data = dir.to_str().unwrap();
+    let data = dir.to_str().expect("test setup");
     let cli = Cli::parse_from([
         "alliance-hub",
         "init",
@@ -441,20 +444,20 @@ fn init(dir: &Path) {
     let Command::Init(args) = cli.command else {
         unreachable!()
     };
-    alliance_hub::init::init(&args).unwrap();
+    alliance_hub::init::init(&args).expect("test setup");
 }
 
 fn new_hub(dir: &Path) -> Arc<Hub> {
     init(dir);
-    Arc::new(Hub::open(dir).unwrap())
+    Arc::new(Hub::open(dir).expect("test setup"))
 }
 
 fn org(id: &str, country: &str, region: Region) -> Organisation {
     Organisation {
-        id: id.parse().unwrap(),
+        id: id.parse().expect("a valid literal"),
         name: id.to_uppercase(),
         kind: OrgKind::NationalCentre,
-        country: Some(country.parse().unwrap()),
+        country: Some(country.parse().expect("a valid literal")),
         region,
         sectors: vec![],
         via: None,
@@ -485,7 +488,7 @@ fn enroll_call(hub: &Hub, code: &JoinCode, key: &SigningKey) -> EnrollCall {
 /// An enrollment proof for `public_key`, signed by `signer`.
 fn proof(hub: &Hub, code: &JoinCode, public_key: &[u8; 32], signer: &SigningKey) -> Envelope {
     let proof = EnrollProof {
-        org: code.org_id.parse().unwrap(),
+        org: code.org_id.parse().expect("a valid literal"),
         token: code.token.clone(),
         public_key: *public_key,
         hub_key_fingerprint: fingerprint_bytes(&hub.public_key()),
@@ -500,8 +503,9 @@ fn proof(hub: &Hub, code: &JoinCode, public_key: &[u8; 32], signer: &SigningKey)
 
 async fn submit(hub: &Hub, envelope: &Envelope) -> Result<Receipt, HubError> {
     let signed = hub.submit(envelope.clone(), "test").await?;
-    let verified = verify_pinned(&signed, payload_type::RECEIPT, &hub.public_key()).unwrap();
-    Ok(alliance_proto::decode_receipt(verified.payload()).unwrap())
+    let verified =
+        verify_pinned(&signed, payload_type::RECEIPT, &hub.public_key()).expect("test setup");
+    Ok(alliance_proto::decode_receipt(verified.payload()).expect("test setup"))
 }
 
 fn assert_refused(result: Result<(), HubError>, reason: RefusalReason, cause: &str) {
@@ -519,14 +523,18 @@ fn assert_refused(result: Result<(), HubError>, reason: RefusalReason, cause: &s
 }
 
 fn query(span: &str, by: GroupBy) -> Query {
-    Query::new(span.parse().unwrap(), by)
+    Query::new(span.parse().expect("a valid literal"), by)
 }
 
 /// The alliance-wide total of awareness activities, if anyone reported it.
 fn activities(hub: &Hub, span: &str) -> Option<u128> {
-    let view = hub.view(&query(span, GroupBy::Alliance)).unwrap();
+    let view = hub
+        .view(&query(span, GroupBy::Alliance))
+        .expect("test setup");
     let group = view.groups.get(&GroupKey::Alliance)?;
-    let count = group.counts.get(&"awareness.activities".parse().unwrap())?;
+    let count = group
+        .counts
+        .get(&"awareness.activities".parse().expect("a valid literal"))?;
     assert!(count.total.is_exact());
     Some(count.total.lo)
 }

@@ -366,3 +366,55 @@ async fn run_serves_health_on_both_listeners_and_stops_on_shutdown() {
     assert!(result.is_ok(), "{result:?}");
     assert!(!socket.exists(), "the admin socket was left behind");
 }
+
+#[test]
+fn import_reads_json_and_protobuf_envelopes_and_fails_when_any_is_refused() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let data = init(dir.path());
+    let data_str = data.to_str().expect("UTF-8 path");
+    // Signed by a key the hub never enrolled: authentic-looking, and refused.
+    let key = alliance_envelope::SigningKey::generate();
+    let envelope = alliance_envelope::sign(
+        &key,
+        alliance_envelope::payload_type::REPORT,
+        b"not a report".to_vec(),
+    );
+    let as_json = dir.path().join("report.json");
+    fs::write(&as_json, format!("\n  {}", envelope.to_json())).expect("write");
+    let as_protobuf = dir.path().join("report.pb");
+    fs::write(&as_protobuf, alliance_proto::encode_envelope(&envelope)).expect("write");
+    let files = [
+        as_json.to_str().expect("UTF-8 path"),
+        as_protobuf.to_str().expect("UTF-8 path"),
+    ];
+
+    let run = hub(&["import", "--data", data_str, "--json", files[0], files[1]]);
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    assert!(
+        stderr(&run).contains("2 of 2 envelopes were refused"),
+        "{run:?}"
+    );
+    let results = json(&run)["results"].as_array().expect("results").clone();
+    assert_eq!(results.len(), 2);
+    for (result, file) in results.iter().zip(files) {
+        assert_eq!(result["result"], "refused", "{result}");
+        assert_eq!(result["file"], file, "{result}");
+    }
+
+    // A file that is no envelope stops the import before anything is sent.
+    let junk = dir.path().join("junk.bin");
+    fs::write(&junk, [0xff, 0xff, 0xff]).expect("write");
+    let run = hub(&[
+        "import",
+        "--data",
+        data_str,
+        files[0],
+        junk.to_str().expect("UTF-8 path"),
+    ]);
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    assert!(
+        stderr(&run).contains("junk.bin is not a protobuf envelope"),
+        "{run:?}"
+    );
+    assert!(run.stdout.is_empty());
+}

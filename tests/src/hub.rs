@@ -146,6 +146,7 @@ impl HubProcess {
             .stderr(Stdio::from(log_err))
             .env_remove("RUST_BACKTRACE")
             .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
             .spawn()
             .unwrap_or_else(|e| panic!("could not start alliance-hub serve: {e}"));
         self.child = Some(child);
@@ -154,7 +155,10 @@ impl HubProcess {
 
     /// Stops the hub with SIGTERM and waits for it to exit, which must be with status 0 (a
     /// graceful shutdown finishes what is in flight and flushes).
-    pub fn stop(&mut self) {
+    ///
+    /// It waits asynchronously, so that the test's runtime goes on driving the connections it
+    /// holds: a graceful shutdown waits for them to close.
+    pub async fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {
             panic!("the hub is not running");
         };
@@ -163,7 +167,7 @@ impl HubProcess {
             .status()
             .unwrap_or_else(|e| panic!("could not run kill -TERM: {e}"));
         assert!(status.success(), "kill -TERM failed: {status}");
-        let exit = wait_with_timeout(&mut child, READY_TIMEOUT);
+        let exit = wait_with_timeout(&mut child, READY_TIMEOUT).await;
         let Some(exit) = exit else {
             let _ = child.kill();
             let _ = child.wait();
@@ -194,7 +198,7 @@ impl HubProcess {
     /// SIGTERM when it is running), on the same data directory and port.
     pub async fn restart(&mut self) {
         if self.child.is_some() {
-            self.stop();
+            self.stop().await;
         }
         self.serve().await;
     }
@@ -624,12 +628,12 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+async fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     let started = Instant::now();
     while started.elapsed() < timeout {
         match child.try_wait() {
             Ok(Some(status)) => return Some(status),
-            Ok(None) => std::thread::sleep(POLL_INTERVAL),
+            Ok(None) => tokio::time::sleep(POLL_INTERVAL).await,
             Err(e) => panic!("could not wait for the hub: {e}"),
         }
     }
@@ -639,4 +643,12 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus>
 /// Lowercase hex.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The clock, as the hub reads it (whole seconds since the Unix epoch).
+pub fn now() -> alliance_core::Timestamp {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    alliance_core::Timestamp(i64::try_from(seconds).unwrap_or(i64::MAX))
 }

@@ -20,7 +20,7 @@ pub mod wire;
 
 pub use hub::{
     EnrolledOrg, HubProcess, READY_TIMEOUT, admin_channel, assert_refusal, enroll_request, hex,
-    is_serving, join_code_in, read_ca, tls_channel,
+    is_serving, join_code_in, now, read_ca, tls_channel,
 };
 pub use report::{PREPARED_AT, ReportBuilder, sign_report};
 

@@ -548,16 +548,36 @@ async fn an_imported_json_envelope_with_trailing_garbage_is_refused() {
     let after_json = hub.scratch_dir().join("garbage-after.json");
     std::fs::write(&after_json, format!("{} trailing", envelope.to_json())).expect("write");
 
-    for file in [&in_base64, &after_json] {
+    for (file, cause) in [(&in_base64, "base64"), (&after_json, "trailing")] {
         let run = hub.cli(["import".as_ref(), file.as_os_str()]);
         assert!(!run.success(), "{} was imported: {run:?}", file.display());
-        let said = format!("{}{}", run.stderr, run.stdout).to_lowercase();
         assert!(
-            said.contains("base64") || said.contains("json") || said.contains("trailing"),
-            "the error does not name the cause: {run:?}"
+            run.stderr.contains(cause),
+            "the error does not name the cause ({cause}): {run:?}"
         );
     }
 
+    assert_eq!(hub.view_json("2009", "org"), view);
+    hub.assert_not_stored(report_id(&envelope)).await;
+    hub.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn an_imported_envelope_that_does_not_verify_is_refused_with_its_reason() {
+    let mut hub = HubProcess::start().await;
+    let cotu = hub.new_org("ke-cotu").await;
+    let mut envelope = ReportBuilder::new("ke-cotu").sign(&cotu.key);
+    envelope.payload[4] ^= 1;
+    let file = hub.scratch_dir().join("flipped.json");
+    std::fs::write(&file, envelope.to_json()).expect("write the file");
+    let view = hub.view_json("2009", "org");
+
+    let run = hub.cli(["import".as_ref(), file.as_os_str()]);
+
+    assert!(!run.success(), "a forged envelope was imported: {run:?}");
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(said.contains("refused"), "{run:?}");
+    assert!(said.contains("does not verify"), "{run:?}");
     assert_eq!(hub.view_json("2009", "org"), view);
     hub.assert_not_stored(report_id(&envelope)).await;
     hub.assert_healthy().await;
@@ -574,8 +594,9 @@ fn url_safe_json(envelope: &Envelope) -> String {
         json["signatures"][i]["sig"] = engine.encode(&signature.sig).into();
     }
     let text = json.to_string();
-    assert!(
-        text.contains('-') || text.contains('_') || !text.contains('='),
+    assert_ne!(
+        text,
+        envelope.to_json(),
         "the test needs URL-safe characters or missing padding to mean something"
     );
     text
@@ -900,7 +921,6 @@ async fn refusals_are_listed_by_audit_newest_first_with_reason_and_peer() {
             "the peer is not named: {refusal:#}"
         );
     }
-    assert_eq!(refusals[0]["org_id"], "ke-cotu", "{audit:#}");
     assert!(
         refusals[0]["detail"]
             .as_str()

@@ -169,6 +169,32 @@ async fn a_proof_of_possession_signed_by_another_key_is_refused() {
     hub.enroll(&code).await;
 }
 
+#[tokio::test]
+async fn refused_enrollments_are_in_the_audit_log_with_reason_and_peer() {
+    let hub = HubProcess::start().await;
+    let mut code = hub.add_org("ke-cotu", "national_centre", "KE", "africa");
+    code.token = flip_last_hex_digit(&code.token);
+    let key = SigningKey::generate();
+    hub.ingest_client()
+        .await
+        .enroll(enroll_request(&code, &key, &key))
+        .await
+        .expect_err("refused");
+
+    let audit = hub.audit_json();
+
+    let newest = &audit["entries"][0];
+    assert_eq!(newest["kind"], "refusal", "{audit:#}");
+    assert_eq!(newest["reason"], "join_token", "{audit:#}");
+    assert_eq!(newest["org_id"], "ke-cotu", "{audit:#}");
+    let actor = newest["actor"].as_str().unwrap_or_default();
+    assert!(
+        actor.contains("127.0.0.1"),
+        "the peer is not named: {audit:#}"
+    );
+    assert_eq!(audit["refusals_total"], 1, "{audit:#}");
+}
+
 /// Sends `request` and asserts that it is refused with `code`, `reason` and `word` in the
 /// message, that the organisation's registry entry is unchanged, and that the hub is healthy.
 async fn assert_enroll_refused(

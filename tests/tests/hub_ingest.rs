@@ -106,7 +106,7 @@ async fn a_restarted_hub_shows_the_same_view() {
     let receipt = hub.submit_ok(&envelope).await;
     let view = hub.view_json("2009", "org");
 
-    hub.stop();
+    hub.stop().await;
     let stopped = hub.view_json("2009", "org");
     hub.serve().await;
 
@@ -157,6 +157,124 @@ async fn everything_acknowledged_survives_sigkill() {
     assert_eq!(hub.view_json("2009", "org"), view);
 }
 
+#[tokio::test]
+async fn envelopes_imported_into_a_stopped_hub_are_served_when_it_starts() {
+    let mut hub = HubProcess::start().await;
+    let cotu = hub.new_org("ke-cotu").await;
+    let envelope = ReportBuilder::new("ke-cotu").sign(&cotu.key);
+    let file = hub.scratch_dir().join("carried.json");
+    std::fs::write(&file, envelope.to_json()).expect("write the file");
+    hub.stop().await;
+
+    hub.cli_ok(["import".as_ref(), file.as_os_str()]);
+    hub.serve().await;
+
+    let stored = hub.get_receipt(report_id(&envelope)).await.expect("stored");
+    assert_eq!(
+        hub.open_receipt(&stored).outcome.kind,
+        OutcomeKind::Accepted
+    );
+    let view = hub.view_json("2009", "org");
+    assert_eq!(
+        count_total(&view, "ke-cotu", "awareness.activities"),
+        (12, 12)
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_connects_and_says_nothing_does_not_hold_up_shutdown() {
+    let mut hub = HubProcess::start().await;
+    let _silent = std::net::TcpStream::connect(hub.addr()).expect("the port accepts");
+
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn a_connected_client_that_stops_responding_does_not_hold_up_shutdown() {
+    let mut hub = HubProcess::start().await;
+    // A client on a runtime of its own makes a call, then freezes (as a suspended process or a
+    // partitioned network would) while holding its HTTP/2 connection open. A graceful shutdown
+    // asks it to go away and waits; it must not wait forever.
+    let frozen = FrozenClient::connect(&hub).await;
+
+    hub.stop().await;
+
+    frozen.release();
+}
+
+/// A gRPC client whose runtime is blocked until released, with a connection to the hub open.
+struct FrozenClient {
+    release: std::sync::mpsc::Sender<()>,
+}
+
+impl FrozenClient {
+    async fn connect(hub: &HubProcess) -> FrozenClient {
+        let (addr, ca) = (hub.addr(), hub.ca_der());
+        let (connected, wait_connected) = tokio::sync::oneshot::channel();
+        let (release, wait_release) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            let channel = runtime.block_on(async {
+                let channel = alliance_tests::tls_channel(&addr, &ca)
+                    .await
+                    .expect("connects");
+                assert!(alliance_tests::is_serving(channel.clone()).await);
+                channel
+            });
+            let _ = connected.send(());
+            // Blocks the runtime: nothing answers the server on this connection any more.
+            let _ = wait_release.recv();
+            drop(channel);
+        });
+        wait_connected.await.expect("the client connected");
+        FrozenClient { release }
+    }
+
+    fn release(self) {
+        let _ = self.release.send(());
+    }
+}
+
+#[tokio::test]
+async fn coverage_shows_who_reported_who_did_not_and_who_never_enrolled() {
+    let hub = HubProcess::start().await;
+    // Only organisations registered by a period's deadline are expected, so the period is the
+    // current year, whose deadline is still ahead.
+    let year = &alliance_tests::now().to_string()[..4];
+    let cotu = hub.new_org("ke-cotu").await;
+    hub.new_org("ug-notu").await;
+    hub.add_org("tz-tucta", "national_centre", "TZ", "africa");
+    let envelope = ReportBuilder::new("ke-cotu").period(year).sign(&cotu.key);
+    hub.submit_ok(&envelope).await;
+
+    let coverage = hub.cli_json(&["coverage", "--period", year]);
+
+    let state = |org: &str| {
+        coverage["rows"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["org_id"] == org))
+            .unwrap_or_else(|| panic!("{org} is not in the coverage:\n{coverage:#}"))
+            .clone()
+    };
+    assert_eq!(state("ke-cotu")["state"], "on_time", "{coverage:#}");
+    assert_eq!(state("ke-cotu")["revision"], 1, "{coverage:#}");
+    assert_eq!(state("ug-notu")["state"], "missing", "{coverage:#}");
+    assert_eq!(state("ug-notu")["enrolled"], true, "{coverage:#}");
+    assert_eq!(state("tz-tucta")["state"], "missing", "{coverage:#}");
+    assert_eq!(state("tz-tucta")["enrolled"], false, "{coverage:#}");
+    let africa = coverage["regions"]
+        .as_array()
+        .and_then(|regions| regions.iter().find(|r| r["region"] == "africa"))
+        .unwrap_or_else(|| panic!("no africa in the coverage:\n{coverage:#}"));
+    assert_eq!(africa["expected"], 3, "{coverage:#}");
+    assert_eq!(africa["on_time"], 1, "{coverage:#}");
+    assert_eq!(africa["missing"], 2, "{coverage:#}");
+    assert_eq!(africa["never_enrolled"], 1, "{coverage:#}");
+}
+
 // BAD_INPUTS.md 15: an exact duplicate is answered as such, with the original time, and
 // counted once.
 #[tokio::test]
@@ -189,7 +307,7 @@ async fn a_duplicate_is_answered_with_the_original_first_received_time_and_count
 // BAD_INPUTS.md 16: see also `a_lower_revision_is_superseded_naming_the_winning_revision`;
 // here the lower revision arrives after a gap and a replay of the winner.
 #[tokio::test]
-async fn a_replayed_old_revision_after_a_gap_is_superseded_and_changes_nothing() {
+async fn an_old_revision_arriving_after_a_gap_is_superseded_and_a_replay_is_a_duplicate() {
     let hub = HubProcess::start().await;
     let cotu = hub.new_org("ke-cotu").await;
     let revisions: Vec<Envelope> = [1, 5]

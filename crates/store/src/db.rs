@@ -62,9 +62,8 @@ pub(crate) enum WriteError {
 
 impl Database {
     /// Creates a new database in `path` (creating the directory if needed), records its kind
-    /// and format version, and flushes them, so that an `open` after a crash finds either no
-    /// database or a complete one... or, if the crash hit the first flush, one without a
-    /// format version, which `open` reports as corrupt rather than guessing.
+    /// and format version, and flushes them. A crash before that flush leaves a database
+    /// without them, which `open` reports as corrupt rather than guessing what it is.
     pub(crate) fn create(
         path: &Path,
         cache_capacity_bytes: u64,

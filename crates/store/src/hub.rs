@@ -6,7 +6,7 @@
 //! | `meta` | `registry_serial`, `batch_seq`, `audit_sequence`, `refusals_total` | `u64` big-endian |
 //! | `orgs` | organisation id | `alliance.v1.Organisation` protobuf, with its relay part |
 //! | `join_tokens` | the token | JSON ([`JoinToken`]) |
-//! | `reports` | report id (32 bytes) | received at (`i64` BE), receipt, report envelope (see [`encode_report`]) |
+//! | `reports` | report id (32 bytes) | received at (`i64` BE), receipt, report envelope (see `encode_report`) |
 //! | `batch_receipts` | batch sequence number (`u64` BE) | batch-receipt envelope, protobuf |
 //! | `audit_admin` | audit sequence number (`u64` BE) | JSON ([`AuditRecord`]) |
 //! | `audit_refusals` | refusal number (`u64` BE, 1 for the first refusal ever) | JSON ([`AuditRecord`]) |
@@ -188,7 +188,7 @@ impl HubStore {
 
     /// Stores a join token, replacing what was stored under the same token.
     pub fn put_token(&self, token: &JoinToken) -> Result<(), StoreError> {
-        let value = encode_json(&TokenValue::from(token));
+        let value = encode_json(TOKENS, &TokenValue::from(token))?;
         self.write(|| self.inner.tokens.insert(token.token.as_bytes(), value))
     }
 
@@ -307,13 +307,18 @@ impl HubStore {
     pub fn append_audit(&self, record: &AuditRecord) -> Result<u64, StoreError> {
         let inner = &self.inner;
         let meta = inner.db.meta();
+        let audit_tree = match record.kind {
+            AuditKind::Admin => AUDIT_ADMIN,
+            AuditKind::Refusal => AUDIT_REFUSALS,
+        };
         inner.db.write(|| {
             Ok(
                 (meta, &inner.audit_admin, &inner.audit_refusals).transaction(
                     |(meta, admin, refusals)| {
                         let sequence = tx_counter(meta, AUDIT_SEQUENCE)?.saturating_add(1);
                         meta.insert(AUDIT_SEQUENCE, encode_u64(sequence))?;
-                        let value = encode_json(&AuditValue::new(record, sequence));
+                        let value = encode_json(audit_tree, &AuditValue::new(record, sequence))
+                            .map_err(ConflictableTransactionError::Abort)?;
                         match record.kind {
                             AuditKind::Admin => {
                                 admin.insert(&sequence.to_be_bytes(), value)?;
@@ -706,10 +711,12 @@ fn merge_newest_first(
     Ok(merged)
 }
 
-fn encode_json(value: &impl Serialize) -> Vec<u8> {
-    // Serializing these plain structs (strings, integers, byte arrays) to a Vec cannot fail;
-    // an empty body would be caught as corrupt when read.
-    versioned(&serde_json::to_vec(value).unwrap_or_default())
+/// A JSON value behind the version byte. Serializing these plain structs (strings, integers,
+/// byte arrays) cannot fail in practice; if it ever did, nothing is written.
+fn encode_json(tree: &'static str, value: &impl Serialize) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value)
+        .map(|body| versioned(&body))
+        .map_err(|e| StoreError::Io(format!("cannot encode a value for tree {tree}: {e}")))
 }
 
 fn decode_json<T: for<'de> Deserialize<'de>>(

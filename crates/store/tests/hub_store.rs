@@ -131,7 +131,9 @@ fn reports_and_batch_receipts_round_trip() {
     let (_dir, path, store) = new_store();
     assert_eq!(store.report_count(), 0);
     let single = report(1, StoredReceipt::Single(envelope("receipt", 1)));
-    store.put_reports(None, &[single.clone()]).unwrap();
+    store
+        .put_reports(None, std::slice::from_ref(&single))
+        .unwrap();
 
     let seq = store.next_batch_seq().unwrap();
     assert_eq!(seq, 1);
@@ -163,7 +165,9 @@ fn reports_and_batch_receipts_round_trip() {
     );
 
     // Storing a report again replaces it and is not counted twice.
-    store.put_reports(None, &[single.clone()]).unwrap();
+    store
+        .put_reports(None, std::slice::from_ref(&single))
+        .unwrap();
     assert_eq!(store.report_count(), 3);
 
     store.flush().unwrap();

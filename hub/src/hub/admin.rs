@@ -1,6 +1,8 @@
 //! The operator's side of the registry (DESIGN.md §6, §8): organisations, join codes, key
 //! revocation, deactivation, deadlines, and the audit log that records every admin action.
 
+use std::collections::BTreeMap;
+
 use alliance_core::org::{KeyState, OrgId, OrgKey, OrgKind, Organisation, Region};
 use alliance_core::period::Period;
 use alliance_core::timestamp::Timestamp;
@@ -49,7 +51,7 @@ impl Hub {
         let now = now();
         let (org, code) = {
             let mut state = self.state();
-            let org = self.admit(&state, org, now, &[])?;
+            let org = self.admit(&state, org, now, &BTreeMap::new())?;
             let code = self.issue_code(&state, &org, now, false)?;
             self.save_org(&mut state, org.clone())?;
             let State {
@@ -75,15 +77,19 @@ impl Hub {
         let rows = parse_import(csv, now)?;
         let imported = {
             let mut state = self.state();
-            let mut admitted: Vec<Organisation> = Vec::with_capacity(rows.len());
+            // Admitted rows by id, so that a later row may name an earlier one as its relay and
+            // an id given twice is refused; file order is kept for the answer.
+            let mut admitted: BTreeMap<OrgId, Organisation> = BTreeMap::new();
+            let mut order = Vec::with_capacity(rows.len());
             for (line, org) in rows {
                 let org = self
                     .admit(&state, org, now, &admitted)
                     .map_err(|e| HubError::Invalid(format!("line {line}: {e}")))?;
-                admitted.push(org);
+                order.push(org.id.clone());
+                admitted.insert(org.id.clone(), org);
             }
-            let mut imported = Vec::with_capacity(admitted.len());
-            for org in admitted {
+            let mut imported = Vec::with_capacity(order.len());
+            for org in order.iter().filter_map(|id| admitted.remove(id)) {
                 let code = self.issue_code(&state, &org, now, false)?;
                 self.save_org(&mut state, org.clone())?;
                 imported.push((org, code));
@@ -348,9 +354,9 @@ impl Hub {
         state: &State,
         mut org: Organisation,
         now: Timestamp,
-        also: &[Organisation],
+        also: &BTreeMap<OrgId, Organisation>,
     ) -> Result<Organisation, HubError> {
-        if state.registry.get(&org.id).is_some() || also.iter().any(|o| o.id == org.id) {
+        if state.registry.get(&org.id).is_some() || also.contains_key(&org.id) {
             return Err(HubError::Invalid(format!(
                 "organisation {} is already registered",
                 org.id
@@ -368,10 +374,7 @@ impl Hub {
             }
         }
         if let Some(via) = &org.via {
-            let relay = state
-                .registry
-                .get(via)
-                .or_else(|| also.iter().find(|o| &o.id == via));
+            let relay = state.registry.get(via).or_else(|| also.get(via));
             if relay.is_none() {
                 return Err(HubError::Invalid(format!("relay {via} is not registered")));
             }
@@ -420,10 +423,13 @@ impl Hub {
             token: hex::encode(token),
             expires_at_unix_seconds: expires_at.0,
         };
-        for mut old in self.store.tokens().map_err(|e| self.fail(e))? {
-            if old.org == org.id && old.used_by.is_none() && !old.replaced {
-                old.replaced = true;
-                self.store.put_token(&old).map_err(|e| self.fail(e))?;
+        // A new organisation has no earlier codes, so only a re-issue looks for them.
+        if reissue {
+            for mut old in self.store.tokens().map_err(|e| self.fail(e))? {
+                if old.org == org.id && old.used_by.is_none() && !old.replaced {
+                    old.replaced = true;
+                    self.store.put_token(&old).map_err(|e| self.fail(e))?;
+                }
             }
         }
         let text = code.to_string();

@@ -26,33 +26,36 @@ pub fn uds_incoming(
 
 /// Resolves on SIGTERM or SIGINT (ctrl-c): the signal to stop accepting, finish what is in flight
 /// and exit.
-pub async fn shutdown_signal() {
-    // If a handler cannot be installed its branch never fires; the process can still be stopped
-    // by the other signal (or SIGKILL), which beats shutting down at once.
-    let ctrl_c = async {
-        match tokio::signal::ctrl_c().await {
-            Ok(()) => "SIGINT",
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot listen for SIGINT");
-                std::future::pending().await
-            }
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    // The handlers are installed now, not when the future is first polled: a daemon that has
+    // bound its sockets but not yet reached its serving loop must still shut down gracefully on
+    // SIGTERM, rather than die of the signal's default action. If a handler cannot be installed
+    // its branch never fires; the process can still be stopped by the other signal (or SIGKILL),
+    // which beats shutting down at once.
+    let terminate = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        let received = tokio::select! {
+            name = wait_for(terminate, "SIGTERM") => name,
+            name = wait_for(interrupt, "SIGINT") => name,
+        };
+        tracing::info!(signal = received, "shutting down");
+    }
+}
+
+/// Resolves with `name` when the signal arrives; never, if its handler could not be installed.
+async fn wait_for(
+    handler: std::io::Result<tokio::signal::unix::Signal>,
+    name: &'static str,
+) -> &'static str {
+    match handler {
+        Ok(mut handler) => {
+            handler.recv().await;
+            name
         }
-    };
-    let terminate = async {
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                term.recv().await;
-                "SIGTERM"
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot listen for SIGTERM");
-                std::future::pending().await
-            }
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot listen for {name}");
+            std::future::pending().await
         }
-    };
-    let received = tokio::select! {
-        name = ctrl_c => name,
-        name = terminate => name,
-    };
-    tracing::info!(signal = received, "shutting down");
+    }
 }

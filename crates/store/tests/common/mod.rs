@@ -15,9 +15,9 @@ pub const CACHE: u64 = 4 << 20;
 
 /// A new hub store in a temporary directory (kept alive by the returned guard).
 pub fn new_store() -> (tempfile::TempDir, PathBuf, HubStore) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("hub");
-    let store = HubStore::create(&path, CACHE).unwrap();
+    let store = HubStore::create(&path, CACHE).expect("a new hub store");
     (dir, path, store)
 }
 
@@ -25,10 +25,10 @@ pub fn new_store() -> (tempfile::TempDir, PathBuf, HubStore) {
 /// region other than global; GUFs neither.
 pub fn org(id: &str, kind: OrgKind, country: Option<&str>) -> Organisation {
     Organisation {
-        id: id.parse().unwrap(),
+        id: id.parse().expect("a valid organisation id"),
         name: id.to_uppercase(),
         kind,
-        country: country.map(|c| c.parse().unwrap()),
+        country: country.map(|c| c.parse().expect("a country code")),
         region: if country.is_some() {
             Region::Africa
         } else {
@@ -47,7 +47,7 @@ pub fn org(id: &str, kind: OrgKind, country: Option<&str>) -> Organisation {
 pub fn token(token: &str, org: &str) -> JoinToken {
     JoinToken {
         token: token.into(),
-        org: org.parse().unwrap(),
+        org: org.parse().expect("a valid organisation id"),
         issued_at: Timestamp(1_000),
         expires_at: Timestamp(2_000),
         code: format!("alliance-join:{token}"),
