@@ -376,6 +376,84 @@ async fn after_a_storage_error_nothing_more_is_acknowledged_and_serve_stops() {
     assert_eq!(activities(&reopened, "2008..2010"), Some(30));
 }
 
+#[tokio::test]
+async fn a_relay_enrolls_with_its_ca_and_codes_for_its_affiliates_point_at_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = new_hub(dir.path());
+    let mut relay = org("africa-relay", "KE", Region::Africa);
+    relay.kind = OrgKind::RegionalOrganisation;
+    let (_, code) = hub.add_org(relay, "test").await.unwrap();
+    let code: JoinCode = code.code.parse().unwrap();
+
+    // Affiliates cannot be registered through a relay that has not enrolled: its address and
+    // CA are not known yet.
+    let mut affiliate = org("bw-bftu", "BW", Region::Africa);
+    affiliate.via = Some("africa-relay".parse().unwrap());
+    let early = hub.add_org(affiliate.clone(), "test").await;
+    assert!(
+        matches!(&early, Err(HubError::Invalid(m)) if m.contains("not enrolled")),
+        "{early:?}"
+    );
+
+    let tls =
+        alliance_daemon::tls::generate("africa-relay", &["relay.example.org".into()]).unwrap();
+    let ca_path = dir.path().join("relay-ca.pem");
+    std::fs::write(&ca_path, &tls.ca_cert_pem).unwrap();
+    let ca_der = alliance_daemon::tls::read_ca_pem(&ca_path).unwrap();
+    let relay_info = alliance_proto::RelayInfo {
+        ca_certificate_der: ca_der.clone(),
+        public_address: "relay.example.org:7444".into(),
+    };
+    let key = SigningKey::generate();
+    let mut call = enroll_call(&hub, &code, &key);
+    call.relay = Some(relay_info.clone());
+    // A proof that does not bind the relay's identity is refused.
+    assert_refused(
+        hub.enroll(call.clone(), "test").await.map(|_| ()),
+        RefusalReason::ProofOfPossession,
+        "relay",
+    );
+    let proof = EnrollProof {
+        org: code.org_id.parse().unwrap(),
+        token: code.token.clone(),
+        public_key: key.public_key(),
+        hub_key_fingerprint: fingerprint_bytes(&hub.public_key()),
+        relay: Some(alliance_proto::RelayBinding {
+            ca_certificate_sha256: alliance_daemon::tls::fingerprint(&ca_der),
+            public_address: relay_info.public_address.clone(),
+        }),
+    };
+    call.proof = sign(
+        &key,
+        payload_type::ENROLL_PROOF,
+        alliance_proto::encode_enroll_proof(&proof),
+    );
+    let enrollment = hub.enroll(call, "test").await.unwrap();
+    let registry = verify_pinned(
+        &enrollment.registry,
+        payload_type::REGISTRY,
+        &hub.public_key(),
+    )
+    .unwrap();
+    let registry = alliance_proto::decode_registry(registry.payload()).unwrap();
+    assert_eq!(
+        registry.relays.get(&"africa-relay".parse().unwrap()),
+        Some(&relay_info)
+    );
+
+    let (_, code) = hub.add_org(affiliate, "test").await.unwrap();
+    let code: JoinCode = code.code.parse().unwrap();
+    assert_eq!(code.upstream, "relay.example.org:7444");
+    assert_eq!(
+        code.ca_fingerprint,
+        alliance_daemon::tls::fingerprint(&ca_der)
+    );
+    assert_eq!(
+        code.hub_key_fingerprint,
+        fingerprint_bytes(&hub.public_key())
+    );
+}
+
 // --- helpers ---------------------------------------------------------------------------------
 
 /// An enrolled organisation: its key and id.

@@ -26,7 +26,7 @@ pub fn uds_incoming(
 
 /// Resolves on SIGTERM or SIGINT (ctrl-c): the signal to stop accepting, finish what is in flight
 /// and exit.
-pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     // The handlers are installed now, not when the future is first polled: a daemon that has
     // bound its sockets but not yet reached its serving loop must still shut down gracefully on
     // SIGTERM, rather than die of the signal's default action. If a handler cannot be installed
