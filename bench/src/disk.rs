@@ -4,7 +4,9 @@
 //! makes writes durable. On tmpfs a flush costs nothing and the figures would flatter the hub,
 //! so a directory on tmpfs (or ramfs) is refused.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
@@ -26,6 +28,26 @@ pub fn fresh_dir(parent: &Path) -> Result<tempfile::TempDir> {
         );
     }
     Ok(dir)
+}
+
+/// The average time to make a small write durable in `dir` (4 KiB written, then `fdatasync`),
+/// over `rounds` rounds: the floor under every acknowledgement the hub gives, which group commit
+/// shares between the calls in flight.
+pub fn flush_latency(dir: &Path, rounds: u32) -> Result<Duration> {
+    let path = dir.join("flush-probe");
+    let mut file =
+        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    let block = [0x5a_u8; 4096];
+    let start = Instant::now();
+    for _ in 0..rounds.max(1) {
+        file.write_all(&block)
+            .and_then(|()| file.sync_data())
+            .with_context(|| format!("writing and syncing {}", path.display()))?;
+    }
+    let took = start.elapsed() / rounds.max(1);
+    drop(file);
+    std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+    Ok(took)
 }
 
 /// The mount point and file system type of the file system holding `path`, from

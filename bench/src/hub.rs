@@ -178,6 +178,12 @@ fn phases(
             "reports/s",
         );
         figures.add(
+            format!("hub_batch_{size}_cpu"),
+            format!("hub ingest batches of {size}, cores busy (client and server)"),
+            run.busy_cores,
+            "cores",
+        );
+        figures.add(
             format!("hub_batch_{size}_p99_ms"),
             format!("hub ingest batches of {size}, latency p99 per call"),
             ms(run.latency(0.99)),

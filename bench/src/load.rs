@@ -73,6 +73,8 @@ pub struct Run {
     pub elapsed: Duration,
     /// Whether the run stopped because the pool ran out rather than at the deadline.
     pub exhausted: bool,
+    /// Cores the whole process (client and server) kept busy on average.
+    pub busy_cores: f64,
     /// Every call's latency, sorted.
     latencies: Vec<Duration>,
 }
@@ -113,6 +115,7 @@ where
     let call = Arc::new(call);
     let stop = Arc::new(AtomicBool::new(false));
     let exhausted = Arc::new(AtomicBool::new(false));
+    let cpu = crate::cpu::Clock::now()?;
     let start = Instant::now();
     let deadline = start + duration;
     let workers: Vec<_> = (0..concurrency)
@@ -146,6 +149,7 @@ where
         reports: 0,
         elapsed: Duration::ZERO,
         exhausted: false,
+        busy_cores: 0.0,
         latencies: Vec::new(),
     };
     let mut first_error = None;
@@ -162,6 +166,7 @@ where
         }
     }
     run.elapsed = start.elapsed();
+    run.busy_cores = cpu.busy_cores()?;
     if let Some(e) = first_error {
         return Err(e);
     }

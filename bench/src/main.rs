@@ -12,6 +12,7 @@
 //! Then every figure, and the ratios the issue sets targets for. Progress goes to stderr; the
 //! summary (or, with `--json`, one JSON document) to stdout.
 
+mod cpu;
 mod disk;
 mod echo;
 mod figures;
@@ -128,6 +129,8 @@ fn main() -> Result<()> {
         .get();
     let duration = Duration::from_secs(args.seconds);
     let mut figures = Figures::default();
+    // The machine may be shared: what else kept it busy is part of the context of the figures.
+    figures.note(format!("load average at the start: {}", load_average()?));
     eprintln!(
         "alliance-bench: {} s per phase, {} cores, {} in flight over {} connection(s), data in {} ({fs_type} at {})",
         args.seconds,
@@ -162,6 +165,12 @@ fn main() -> Result<()> {
     let one = fixture::report(&orgs[0], sample_items[0])?;
     let values = fixture::value_count(&one);
     let envelope_bytes = alliance_proto::encode_envelope(&signed[0].0).len();
+    figures.add(
+        "disk_flush_ms",
+        "disk flush (4 KiB write + fdatasync)",
+        disk::flush_latency(dir.path(), 50)?.as_secs_f64() * 1e3,
+        "ms",
+    );
     figures.add(
         "values_per_report",
         "values per report",
@@ -201,6 +210,12 @@ fn main() -> Result<()> {
         duration,
     )?;
     figures.add("echo", "bare echo", echo.calls_per_s(), "calls/s");
+    figures.add(
+        "echo_cpu",
+        "bare echo, cores busy (client and server)",
+        echo.busy_cores,
+        "cores",
+    );
     figures.add(
         "echo_p99_ms",
         "bare echo latency p99",
@@ -268,6 +283,7 @@ fn main() -> Result<()> {
             }
         }
     }
+    figures.note(format!("load average at the end: {}", load_average()?));
     eprintln!("done in {:.0} s", started.elapsed().as_secs_f64());
 
     if args.json {
@@ -289,6 +305,16 @@ fn main() -> Result<()> {
         print!("{}", figures.text(TARGETS));
     }
     Ok(())
+}
+
+/// The 1, 5 and 15 minute load averages, from `/proc/loadavg`.
+fn load_average() -> Result<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").context("reading /proc/loadavg")?;
+    Ok(text
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" "))
 }
 
 /// The server's and the client's tokio runtimes. They are apart so that the server gets the

@@ -33,6 +33,14 @@ use crate::config::{ADMIN_SOCKET, HubConfig};
 use crate::hub::Hub;
 use crate::service::{AdminService, IngestService, QueryService};
 
+/// How long a shutdown waits for requests in flight before it closes the connections left.
+const DRAIN_GRACE: Duration = Duration::from_secs(10);
+
+/// HTTP/2 keepalive: a peer that answers no ping within the timeout is disconnected, so dead
+/// connections do not pile up on a hub whose nodes sit behind unreliable links.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// How often the hub's failure latch is looked at while serving.
 const FAILURE_POLL: Duration = Duration::from_millis(200);
 
@@ -101,6 +109,8 @@ pub async fn run(
 
     let (stop, stopped) = watch::channel(false);
     let network = Server::builder()
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .add_service(health_service.clone())
         .add_service(reflection()?)
         .add_service(
@@ -148,10 +158,22 @@ pub async fn run(
     // `send` fails only when every receiver is gone, that is when both servers have ended.
     let _ = stop.send(true);
     let mut drained = Ok(());
-    while let Some(joined) = servers.join_next().await {
-        if let (Ok(()), Ok((name, Err(error)))) = (&drained, joined) {
-            drained = Err(anyhow::Error::new(error).context(format!("{name} failed")));
+    let drain = async {
+        while let Some(joined) = servers.join_next().await {
+            if let (Ok(()), Ok((name, Err(error)))) = (&drained, joined) {
+                drained = Err(anyhow::Error::new(error).context(format!("{name} failed")));
+            }
         }
+    };
+    // A peer that stopped responding (a suspended process, a partitioned link) would hold a
+    // graceful shutdown open for ever; after the grace period its connection is cut. What it
+    // had not been answered was not acknowledged, so nothing acknowledged is lost.
+    if tokio::time::timeout(DRAIN_GRACE, drain).await.is_err() {
+        tracing::warn!(
+            seconds = DRAIN_GRACE.as_secs(),
+            "connections still open after the grace period: closing them"
+        );
+        servers.abort_all();
     }
 
     // Gone already is fine: a test may have served on a socket elsewhere.

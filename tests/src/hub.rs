@@ -33,6 +33,10 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// The data directory's name inside the test's temporary directory (`init` wants to create it).
 const DATA_DIR: &str = "hub";
+/// How many times [`HubProcess::start`] tries a fresh port.
+const START_ATTEMPTS: usize = 3;
+/// What the log says when the port was taken (the OS error's text).
+const ADDRESS_IN_USE: &str = "in use";
 /// Where `serve` writes its standard output and error, beside the data directory.
 const LOG_FILE: &str = "serve.log";
 
@@ -59,7 +63,20 @@ pub struct EnrolledOrg {
 impl HubProcess {
     /// Initialises a hub on a fresh temporary directory and serves it; returns once it answers
     /// its health check over TLS.
+    ///
+    /// The port was free when `init` picked it, but another test may have taken it since; then
+    /// it starts over on another port, a few times.
     pub async fn start() -> HubProcess {
+        for _ in 1..START_ATTEMPTS {
+            let mut hub = HubProcess::init();
+            match hub.try_serve().await {
+                Ok(()) => return hub,
+                Err(log) if log.contains(ADDRESS_IN_USE) => continue,
+                Err(log) => {
+                    panic!("alliance-hub serve exited before it was ready; its log:\n{log}")
+                }
+            }
+        }
         let mut hub = HubProcess::init();
         hub.serve().await;
         hub
@@ -128,6 +145,14 @@ impl HubProcess {
     /// Starts `alliance-hub serve` and waits until it is ready: its admin socket exists and it
     /// answers SERVING to a health check over TLS and on the admin socket.
     pub async fn serve(&mut self) {
+        if let Err(log) = self.try_serve().await {
+            panic!("alliance-hub serve exited before it was ready; its log:\n{log}");
+        }
+    }
+
+    /// Starts `alliance-hub serve` and waits until it is ready, or until it exits: then the
+    /// error is its log.
+    async fn try_serve(&mut self) -> Result<(), String> {
         assert!(self.child.is_none(), "the hub is already running");
         let log = OpenOptions::new()
             .create(true)
@@ -150,7 +175,7 @@ impl HubProcess {
             .spawn()
             .unwrap_or_else(|e| panic!("could not start alliance-hub serve: {e}"));
         self.child = Some(child);
-        self.wait_ready().await;
+        self.wait_ready().await
     }
 
     /// Stops the hub with SIGTERM and waits for it to exit, which must be with status 0 (a
@@ -471,7 +496,7 @@ impl HubProcess {
         }
     }
 
-    async fn wait_ready(&mut self) {
+    async fn wait_ready(&mut self) -> Result<(), String> {
         let started = Instant::now();
         let socket = self.data.join("admin.sock");
         loop {
@@ -479,13 +504,10 @@ impl HubProcess {
                 && let Ok(Some(exit)) = child.try_wait()
             {
                 self.child = None;
-                panic!(
-                    "alliance-hub serve exited with {exit} before it was ready; its log:\n{}",
-                    self.log()
-                );
+                return Err(format!("(exit status {exit})\n{}", self.log()));
             }
             if socket.exists() && self.health_ok().await && admin_serving(&socket).await {
-                return;
+                return Ok(());
             }
             if started.elapsed() > READY_TIMEOUT {
                 panic!(

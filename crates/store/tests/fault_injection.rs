@@ -75,14 +75,17 @@ async fn once_the_allowance_is_used_durable_fails_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_waiter_hears_of_a_failed_flush() {
     let (_dir, _path, store) = new_store();
+    // The writes use up the allowance, so the flush all the waiters share is the one that fails.
+    // (A waiter whose flush ran before the allowance was used up would rightly succeed, so the
+    // writes are all made first.)
     store.inject_failure_after(16);
+    for i in 0..16 {
+        store.put_token(&token(&format!("t{i}"), "gtuc")).unwrap();
+    }
     let tasks: Vec<_> = (0..16)
-        .map(|i| {
+        .map(|_| {
             let store = store.clone();
-            tokio::spawn(async move {
-                store.put_token(&token(&format!("t{i}"), "gtuc")).unwrap();
-                store.durable().await
-            })
+            tokio::spawn(async move { store.durable().await })
         })
         .collect();
     for task in tasks {

@@ -7,7 +7,7 @@ use alliance_core::receipt::{BatchReceipt, Outcome, OutcomeKind, Receipt, Report
 use alliance_core::report::Report;
 use alliance_core::timestamp::Timestamp;
 use alliance_core::validate::Problem;
-use alliance_envelope::{Envelope, EnvelopeError, payload_type, sign, verify_signed};
+use alliance_envelope::{Envelope, EnvelopeError, Verified, payload_type, sign, verify_signed};
 use alliance_proto::WireError;
 use alliance_proto::pb::RefusalReason;
 use alliance_store::{AuditKind, AuditRecord, StoredReceipt, StoredReport};
@@ -33,7 +33,7 @@ impl Hub {
         let now = now();
         let checked = match self.check(&envelope, now) {
             Ok(checked) => checked,
-            Err(refused) => return Err(self.refuse(peer, "submit", None, refused)),
+            Err((refused, org)) => return Err(self.refuse(peer, "submit", org, refused)),
         };
         let org = checked.report.org.to_string();
         let receipt = {
@@ -67,7 +67,7 @@ impl Hub {
             let index = u32::try_from(index).unwrap_or(u32::MAX);
             match self.check(&envelope, now) {
                 Ok(c) => checked.push((index, c, envelope)),
-                Err(refused) => refusals.push((index, None, refused)),
+                Err((refused, org)) => refusals.push((index, org, refused)),
             }
         }
         let batch_receipt = {
@@ -172,9 +172,26 @@ impl Hub {
         }
     }
 
-    /// Verifies, decodes and validates an envelope: everything that needs no lock.
-    fn check(&self, envelope: &Envelope, now: Timestamp) -> Result<Checked, Refused> {
-        let keys: Vec<(String, alliance_core::OrgId, [u8; 32])> = {
+    /// Verifies, decodes and validates an envelope: everything that needs no lock. A refusal
+    /// names the organisation the report claims to be from once the payload has decoded, for
+    /// the audit log.
+    fn check(
+        &self,
+        envelope: &Envelope,
+        now: Timestamp,
+    ) -> Result<Checked, (Refused, Option<String>)> {
+        let (verified, keys) = self.verify(envelope).map_err(|r| (r, None))?;
+        let report = alliance_proto::decode_report(verified.payload())
+            .map_err(|e| (refusal_of_wire(e), None))?;
+        let org = report.org.to_string();
+        self.check_report(&verified, &keys, report, now)
+            .map_err(|r| (r, Some(org)))
+    }
+
+    /// Verifies an envelope's signatures over the bytes received, with every key the hub ever
+    /// enrolled (their states are checked afterwards, so a revoked key is named as such).
+    fn verify(&self, envelope: &Envelope) -> Result<(Verified, Vec<KnownKey>), Refused> {
+        let keys: Vec<KnownKey> = {
             let state = self.state();
             envelope
                 .signatures
@@ -191,8 +208,18 @@ impl Hub {
             keys.iter().find(|(id, _, _)| id == key_id).map(|k| k.2)
         })
         .map_err(refusal_of_envelope)?;
-        let report = alliance_proto::decode_report(verified.payload()).map_err(refusal_of_wire)?;
+        Ok((verified, keys))
+    }
 
+    /// Checks that a verified report is signed by an accepted key of the organisation it
+    /// names, which is registered and active, and that it fits its framework version.
+    fn check_report(
+        &self,
+        verified: &Verified,
+        keys: &[KnownKey],
+        report: Report,
+        now: Timestamp,
+    ) -> Result<Checked, Refused> {
         let state = self.state();
         let Some(org) = state.registry.get(&report.org) else {
             return Err(Refused::new(
@@ -343,6 +370,9 @@ impl Hub {
         HubError::Refused(refused)
     }
 }
+
+/// A key the hub enrolled, as a signature names it: key id, owner, public key.
+type KnownKey = (String, alliance_core::OrgId, [u8; 32]);
 
 /// An envelope that verified and whose report fits its framework.
 #[derive(Debug)]
