@@ -10,24 +10,29 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-/// A fresh directory under `parent` (created if needed), removed when dropped.
+/// A fresh directory under `parent` (created if needed), removed when dropped. Refused before
+/// anything is created if `parent` is, or would be, on a file system in memory.
 pub fn fresh_dir(parent: &Path) -> Result<tempfile::TempDir> {
-    std::fs::create_dir_all(parent)
-        .with_context(|| format!("creating the benchmark directory {}", parent.display()))?;
-    let dir = tempfile::Builder::new()
-        .prefix("run-")
-        .tempdir_in(parent)
-        .with_context(|| format!("creating a run directory in {}", parent.display()))?;
-    let (mount_point, fs_type) = filesystem_of(dir.path())?;
+    // `parent` may not exist yet: what it will be on is what its nearest existing ancestor is on.
+    let existing = parent
+        .ancestors()
+        .find(|a| a.exists())
+        .with_context(|| format!("no part of {} exists", parent.display()))?;
+    let (mount_point, fs_type) = filesystem_of(existing)?;
     if MEMORY_FILESYSTEMS.contains(&fs_type.as_str()) {
         bail!(
             "{} is on {fs_type} (mounted at {}): flushes cost nothing there, so ingest \
              figures would mean nothing; pass --dir on a real disk",
-            dir.path().display(),
+            parent.display(),
             mount_point.display()
         );
     }
-    Ok(dir)
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("creating the benchmark directory {}", parent.display()))?;
+    tempfile::Builder::new()
+        .prefix("run-")
+        .tempdir_in(parent)
+        .with_context(|| format!("creating a run directory in {}", parent.display()))
 }
 
 /// The average time to make a small write durable in `dir` (4 KiB written, then `fdatasync`),

@@ -121,11 +121,12 @@ fn phases(
     // What a timed phase may take at most, with a margin; signed before the clock starts.
     let cap = (plan.ceiling_per_s * plan.duration.as_secs_f64() * 1.25) as usize + 1000;
 
+    eprintln!("  signing up to {cap} reports for the phase");
+    let pool = Pool::once(supply.take(cap)?);
     eprintln!(
         "  submit: one report per call, {} in flight",
         plan.in_flight
     );
-    let pool = Pool::once(supply.take(cap)?);
     let run = runtimes.client.block_on(load::in_flight(
         plan.in_flight,
         plan.duration,
@@ -139,6 +140,12 @@ fn phases(
         "hub ingest, one report per call",
         run.reports_per_s(),
         "reports/s",
+    );
+    figures.add(
+        "hub_submit_cpu",
+        "hub ingest one per call, cores busy (client and server)",
+        run.busy_cores,
+        "cores",
     );
     figures.add(
         "hub_submit_p50_ms",
@@ -156,11 +163,13 @@ fn phases(
     let mut best: Option<(f64, usize)> = None;
     for &size in &plan.batch_sizes {
         let size = size.max(1);
+        let wanted = cap.div_ceil(size) * size;
+        eprintln!("  signing up to {wanted} reports for the phase");
+        let envelopes = supply.take(wanted)?;
         eprintln!(
             "  submit batch: {size} reports per call, {} in flight",
             plan.batch_in_flight
         );
-        let envelopes = supply.take(cap.div_ceil(size) * size)?;
         let pool = Pool::once(batches(envelopes, size));
         let run = runtimes.client.block_on(load::in_flight(
             plan.batch_in_flight,
@@ -448,7 +457,8 @@ impl Server {
             anyhow::Ok((listener, admin))
         })?;
         let address = listener.local_addr().context("the hub's port")?;
-        let ca_der = tls::read_ca_pem(&data.join("tls/ca.pem")).context("the hub's CA")?;
+        let ca = alliance_hub::config::HubConfig::resolve(data, &hub.config().tls.ca);
+        let ca_der = tls::read_ca_pem(&ca).context("the hub's CA")?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = runtimes
             .server

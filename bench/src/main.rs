@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use alliance_proto::pb;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Parser;
 use serde_json::json;
 
@@ -111,6 +111,9 @@ const TARGETS: &[Target] = &[
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if args.orgs == 0 || args.periods == 0 {
+        bail!("--orgs and --periods must be at least 1");
+    }
     let started = Instant::now();
     alliance_daemon::tls::install_crypto_provider();
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -120,6 +123,8 @@ fn main() -> Result<()> {
         .dir
         .clone()
         .unwrap_or_else(|| workspace.join("target/bench-tmp"));
+    let parent =
+        std::path::absolute(&parent).with_context(|| format!("resolving {}", parent.display()))?;
     let dir = disk::fresh_dir(&parent)?;
     let (mount_point, fs_type) = disk::filesystem_of(dir.path())?;
     // The hub's runtime has one worker per core (tokio's default), so "the cores the hub uses"

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use alliance_core::merge::{GroupBy, GroupKey, Query};
 use alliance_core::org::{OrgKind, Organisation, Region};
-use alliance_core::receipt::{OutcomeKind, Receipt};
+use alliance_core::receipt::{OutcomeKind, Receipt, ReportId};
 use alliance_core::report::{CountValue, DEFAULT_DISCLOSURE_THRESHOLD, Report, Value};
 use alliance_core::timestamp::Timestamp;
 use alliance_envelope::{
@@ -27,8 +27,16 @@ async fn an_enrolled_organisation_reports_and_the_outcomes_follow_the_merge_rule
     let cotu = Member::join(&hub, "ke-cotu", "KE", Region::Africa).await;
 
     let first = cotu.report(2009, 2, 12);
+    let signed = hub.submit(cotu.sign(&first), "test").await.unwrap();
+    // The receipt looked up later is the very one given: the same bytes, signed again.
+    let id = alliance_envelope::report_id(&cotu.sign(&first));
+    assert_eq!(hub.receipt(&ReportId(id)).unwrap(), Some(signed.clone()));
+    let verified = verify_pinned(&signed, payload_type::RECEIPT, &hub.public_key()).unwrap();
+    let accepted = alliance_proto::decode_receipt(verified.payload()).unwrap();
+    assert_eq!(accepted.outcome.kind, OutcomeKind::Accepted);
     let receipt = submit(&hub, &cotu.sign(&first)).await.unwrap();
-    assert_eq!(receipt.outcome.kind, OutcomeKind::Accepted);
+    assert_eq!(receipt.outcome.kind, OutcomeKind::Duplicate);
+    assert_eq!(receipt.first_received_at, accepted.first_received_at);
     assert_eq!(receipt.outcome.winning_revision, 2);
     assert_eq!(activities(&hub, "2009"), Some(12));
 
@@ -94,9 +102,13 @@ async fn a_batch_is_answered_under_one_signature_with_refusals_by_index() {
             .iter()
             .all(|r| r.outcome.kind == OutcomeKind::Accepted)
     );
-    // Each stored item can be looked up; its receipt is the batch receipt.
-    let found = hub.receipt(&batch.receipts[1].report_id).unwrap();
-    assert_eq!(found, Some(signed));
+    // Each stored item can be looked up: its own receipt, with the batch's contents for it.
+    let found = hub.receipt(&batch.receipts[1].report_id).unwrap().unwrap();
+    let found = verify_pinned(&found, payload_type::RECEIPT, &hub.public_key()).unwrap();
+    assert_eq!(
+        alliance_proto::decode_receipt(found.payload()).unwrap(),
+        batch.receipts[1]
+    );
     assert_eq!(activities(&hub, "2008..2009"), Some(7));
     assert!(hub.rebuild_matches().unwrap());
 }
@@ -451,6 +463,85 @@ async fn a_relay_enrolls_with_its_ca_and_codes_for_its_affiliates_point_at_it() 
     assert_eq!(
         code.hub_key_fingerprint,
         fingerprint_bytes(&hub.public_key())
+    );
+}
+
+#[tokio::test]
+async fn an_import_registers_every_row_or_none_and_names_the_bad_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = new_hub(dir.path());
+    let bad = "id,name,kind,country,region,sectors\n\
+               ke-cotu,COTU (K),national_centre,KE,africa,\n\
+               bwi,BWI,guf,,,construction;forestry\n\
+               gh-tuc,GTUC,national_centre,GH,atlantis,\n";
+    let refused = hub.import_orgs(bad.as_bytes(), "test").await;
+    match refused {
+        Err(HubError::Invalid(message)) => {
+            assert!(message.contains("line 4, column region"), "{message}")
+        }
+        other => panic!("expected the bad line named, got {other:?}"),
+    }
+    assert!(
+        hub.orgs(true).is_empty(),
+        "a refused import registered something"
+    );
+
+    let twice = "id,name,kind,country,region\nke-cotu,A,national_centre,KE,africa\nke-cotu,B,national_centre,KE,africa\n";
+    assert!(matches!(
+        hub.import_orgs(twice.as_bytes(), "test").await,
+        Err(HubError::Invalid(m)) if m.contains("line 3") && m.contains("already registered")
+    ));
+
+    let good = bad.replace("atlantis", "africa");
+    let imported = hub.import_orgs(good.as_bytes(), "test").await.unwrap();
+    let ids: Vec<String> = imported.iter().map(|(o, _)| o.id.to_string()).collect();
+    assert_eq!(ids, ["ke-cotu", "bwi", "gh-tuc"]);
+    let bwi = &imported[1].0;
+    assert_eq!(bwi.region, Region::Global);
+    assert_eq!(bwi.sectors, ["construction", "forestry"]);
+    for (org, code) in &imported {
+        let code: JoinCode = code.code.parse().unwrap();
+        assert_eq!(code.org_id, org.id.to_string());
+    }
+    assert_eq!(hub.orgs(false).len(), 3);
+}
+
+#[tokio::test]
+async fn coverage_counts_who_reported_before_the_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = new_hub(dir.path());
+    let cotu = Member::join(&hub, "ke-cotu", "KE", Region::Africa).await;
+    hub.add_org(org("gh-tuc", "GH", Region::Africa), "test")
+        .await
+        .unwrap();
+    hub.add_org(org("br-cut", "BR", Region::Americas), "test")
+        .await
+        .unwrap();
+    // A period that ends after the organisations were registered, so all of them are expected.
+    let period = alliance_core::period::Period::year(2200).unwrap();
+    submit(&hub, &cotu.sign(&cotu.report(2200, 1, 4)))
+        .await
+        .unwrap();
+
+    let (coverage, _) = hub.coverage(period, None).unwrap();
+    assert_eq!(coverage.total.expected, 3);
+    assert_eq!(coverage.total.on_time, 1);
+    assert_eq!(coverage.total.missing, 2);
+    assert_eq!(coverage.total.never_enrolled, 2);
+    let africa = &coverage.by_region[&Region::Africa];
+    assert_eq!((africa.expected, africa.on_time), (2, 1));
+
+    // A deadline moved before the report makes it late, for good once set.
+    let (_, previous) = hub
+        .set_deadline(period, Timestamp(1), "test")
+        .await
+        .unwrap();
+    assert!(previous > Timestamp(1));
+    let (coverage, _) = hub.coverage(period, None).unwrap();
+    assert_eq!((coverage.total.on_time, coverage.total.late), (0, 0));
+    assert_eq!(
+        coverage.total.expected, 0,
+        "nobody was registered by the new deadline"
     );
 }
 

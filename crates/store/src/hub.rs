@@ -1,13 +1,16 @@
 //! The hub's store: the registry's organisations, join tokens, stored report envelopes with
-//! their receipts, batch receipts, the audit log, coverage deadlines and a few counters.
+//! the outcome each was given, the audit log, coverage deadlines and a few counters.
+//!
+//! Receipts are not stored: a receipt is a function of the stored report and its outcome, and
+//! Ed25519 signatures are deterministic, so the hub signs the same receipt again, byte for
+//! byte, whenever it is asked for it.
 //!
 //! | tree | key | value (after the version byte) |
 //! |---|---|---|
-//! | `meta` | `registry_serial`, `batch_seq`, `audit_sequence`, `refusals_total` | `u64` big-endian |
+//! | `meta` | `registry_serial`, `audit_sequence`, `refusals_total` | `u64` big-endian |
 //! | `orgs` | organisation id | `alliance.v1.Organisation` protobuf, with its relay part |
 //! | `join_tokens` | the token | JSON ([`JoinToken`]) |
-//! | `reports` | report id (32 bytes) | received at (`i64` BE), receipt, report envelope (see `encode_report`) |
-//! | `batch_receipts` | batch sequence number (`u64` BE) | batch-receipt envelope, protobuf |
+//! | `reports` | report id (32 bytes) | received at (`i64` BE), outcome, report envelope (see `encode_report`) |
 //! | `audit_admin` | audit sequence number (`u64` BE) | JSON ([`AuditRecord`]) |
 //! | `audit_refusals` | refusal number (`u64` BE, 1 for the first refusal ever) | JSON ([`AuditRecord`]) |
 //! | `deadlines` | period (`2009`, `2009-H1`) | `i64` BE, seconds since the Unix epoch |
@@ -24,7 +27,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use alliance_core::org::{OrgId, Organisation};
 use alliance_core::period::Period;
-use alliance_core::receipt::ReportId;
+use alliance_core::receipt::{Outcome, OutcomeKind, ReportId};
 use alliance_core::timestamp::Timestamp;
 use alliance_envelope::Envelope;
 use alliance_proto::RelayInfo;
@@ -42,7 +45,7 @@ use crate::value::{self, corrupt, decode_u64, encode_u64, versioned};
 pub const REFUSALS_KEPT: u64 = 10_000;
 
 /// The hub database's format version. Raise it when a tree or key changes meaning.
-pub const HUB_FORMAT_VERSION: u32 = 1;
+pub const HUB_FORMAT_VERSION: u32 = 2;
 
 const HUB: Kind = Kind {
     name: "hub",
@@ -52,13 +55,11 @@ const HUB: Kind = Kind {
 const ORGS: &str = "orgs";
 const TOKENS: &str = "join_tokens";
 const REPORTS: &str = "reports";
-const BATCH_RECEIPTS: &str = "batch_receipts";
 const AUDIT_ADMIN: &str = "audit_admin";
 const AUDIT_REFUSALS: &str = "audit_refusals";
 const DEADLINES: &str = "deadlines";
 
 const REGISTRY_SERIAL: &str = "registry_serial";
-const BATCH_SEQ: &str = "batch_seq";
 const AUDIT_SEQUENCE: &str = "audit_sequence";
 const REFUSALS_TOTAL: &str = "refusals_total";
 
@@ -75,7 +76,6 @@ struct Inner {
     orgs: sled::Tree,
     tokens: sled::Tree,
     reports: sled::Tree,
-    batch_receipts: sled::Tree,
     audit_admin: sled::Tree,
     audit_refusals: sled::Tree,
     deadlines: sled::Tree,
@@ -102,23 +102,14 @@ pub struct JoinToken {
     pub used_at: Option<Timestamp>,
 }
 
-/// A stored report envelope, exactly as received, with its receipt.
+/// A stored report envelope, exactly as received, with the outcome the hub gave it when it
+/// received it (its receipt was issued at `received_at`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredReport {
     pub report_id: ReportId,
     pub envelope: Envelope,
     pub received_at: Timestamp,
-    pub receipt: StoredReceipt,
-}
-
-/// The receipt the hub gave for a stored report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoredReceipt {
-    /// A receipt envelope of its own.
-    Single(Envelope),
-    /// Its outcome is in the batch receipt with this sequence number
-    /// ([`HubStore::batch_receipt`]).
-    Batch(u64),
+    pub outcome: Outcome,
 }
 
 /// One entry of the audit log.
@@ -215,53 +206,28 @@ impl HubStore {
             .collect()
     }
 
-    /// Reserves the next batch-receipt sequence number (1 for the first). Each call returns a
-    /// new number, even to concurrent callers; a number reserved but never used leaves a gap.
-    pub fn next_batch_seq(&self) -> Result<u64, StoreError> {
-        let meta = self.inner.db.meta();
-        self.inner.db.write(|| {
-            Ok(meta.transaction(|meta| {
-                let seq = tx_counter(meta, BATCH_SEQ)?.saturating_add(1);
-                meta.insert(BATCH_SEQ, encode_u64(seq))?;
-                Ok(seq)
-            })?)
-        })
-    }
-
-    /// Stores a batch receipt (if any) and reports, in one transaction: after a crash either
-    /// all of them are there or none. A report already stored under its id is replaced.
-    pub fn put_reports(
-        &self,
-        batch: Option<(u64, &Envelope)>,
-        reports: &[StoredReport],
-    ) -> Result<(), StoreError> {
-        // Encoded before the transaction, which sled may run more than once.
-        let batch = batch.map(|(seq, envelope)| {
-            (
-                seq.to_be_bytes(),
-                versioned(&alliance_proto::encode_envelope(envelope)),
-            )
-        });
-        let reports: Vec<_> = reports
-            .iter()
-            .map(|r| (r.report_id.0, encode_report(r)))
-            .collect();
+    /// Stores reports, all or none: one report is one insert, several are one sled batch,
+    /// which is applied atomically. A report already stored under its id is replaced.
+    pub fn put_reports(&self, reports: &[StoredReport]) -> Result<(), StoreError> {
         let inner = &self.inner;
         let added = inner.db.write(|| {
-            Ok((&inner.batch_receipts, &inner.reports).transaction(
-                |(batch_receipts, stored)| {
-                    if let Some((key, value)) = &batch {
-                        batch_receipts.insert(key, value.as_slice())?;
-                    }
-                    let mut added = 0;
-                    for (key, value) in &reports {
-                        if stored.insert(key, value.as_slice())?.is_none() {
-                            added += 1;
-                        }
-                    }
-                    Ok::<_, ConflictableTransactionError<StoreError>>(added)
-                },
-            )?)
+            let mut added = 0;
+            if let [report] = reports {
+                let value = encode_report(report);
+                if inner.reports.insert(report.report_id.0, value)?.is_none() {
+                    added += 1;
+                }
+                return Ok(added);
+            }
+            let mut batch = sled::Batch::default();
+            for report in reports {
+                if !inner.reports.contains_key(report.report_id.0)? {
+                    added += 1;
+                }
+                batch.insert(&report.report_id.0, encode_report(report));
+            }
+            inner.reports.apply_batch(batch)?;
+            Ok(added)
         })?;
         inner.report_count.fetch_add(added, Ordering::SeqCst);
         Ok(())
@@ -288,17 +254,6 @@ impl HubStore {
     /// How many reports are stored.
     pub fn report_count(&self) -> usize {
         self.inner.report_count.load(Ordering::SeqCst)
-    }
-
-    /// The batch receipt with this sequence number.
-    pub fn batch_receipt(&self, seq: u64) -> Result<Option<Envelope>, StoreError> {
-        let key = seq.to_be_bytes();
-        self.inner
-            .batch_receipts
-            .get(key)
-            .map_err(io)?
-            .map(|value| decode_envelope(BATCH_RECEIPTS, &key, &value))
-            .transpose()
     }
 
     /// Adds an entry to the audit log and returns the sequence number it was given. A refusal
@@ -424,7 +379,6 @@ impl HubStore {
             tokens: db.tree(TOKENS)?,
             report_count: AtomicUsize::new(reports.len()),
             reports,
-            batch_receipts: db.tree(BATCH_RECEIPTS)?,
             audit_admin: db.tree(AUDIT_ADMIN)?,
             audit_refusals: db.tree(AUDIT_REFUSALS)?,
             deadlines: db.tree(DEADLINES)?,
@@ -482,35 +436,28 @@ fn decode_org(key: &[u8], value: &[u8]) -> Result<(Organisation, Option<RelayInf
     Ok((org, relay))
 }
 
-fn decode_envelope(tree: &'static str, key: &[u8], value: &[u8]) -> Result<Envelope, StoreError> {
-    let body = value::body(tree, key, value)?;
-    alliance_proto::decode_envelope(body).map_err(|e| corrupt(tree, key, e))
-}
-
-/// The value of a stored report: received at (`i64` BE); the receipt: either tag 0, its length
-/// (`u64` BE) and a receipt envelope, or tag 1 and a batch sequence number (`u64` BE); then
-/// the report envelope to the end. Envelopes are their protobuf encoding.
+/// The value of a stored report: received at (`i64` BE); the outcome: its kind (1 accepted,
+/// 2 superseded, 3 equivocation, 4 duplicate, as on the wire), the winning revision (`u64` BE)
+/// and the winning report id (32 bytes); then the report envelope, protobuf, to the end.
 fn encode_report(report: &StoredReport) -> Vec<u8> {
-    let mut body = Vec::new();
+    let envelope = alliance_proto::encode_envelope(&report.envelope);
+    let mut body = Vec::with_capacity(8 + 1 + 8 + 32 + envelope.len());
     body.extend_from_slice(&report.received_at.0.to_be_bytes());
-    match &report.receipt {
-        StoredReceipt::Single(receipt) => {
-            let receipt = alliance_proto::encode_envelope(receipt);
-            body.push(RECEIPT_SINGLE);
-            body.extend_from_slice(&(receipt.len() as u64).to_be_bytes());
-            body.extend_from_slice(&receipt);
-        }
-        StoredReceipt::Batch(seq) => {
-            body.push(RECEIPT_BATCH);
-            body.extend_from_slice(&seq.to_be_bytes());
-        }
-    }
-    body.extend_from_slice(&alliance_proto::encode_envelope(&report.envelope));
+    body.push(outcome_tag(report.outcome.kind));
+    body.extend_from_slice(&report.outcome.winning_revision.to_be_bytes());
+    body.extend_from_slice(&report.outcome.winning_report_id.0);
+    body.extend_from_slice(&envelope);
     versioned(&body)
 }
 
-const RECEIPT_SINGLE: u8 = 0;
-const RECEIPT_BATCH: u8 = 1;
+fn outcome_tag(kind: OutcomeKind) -> u8 {
+    match kind {
+        OutcomeKind::Accepted => 1,
+        OutcomeKind::Superseded => 2,
+        OutcomeKind::Equivocation => 3,
+        OutcomeKind::Duplicate => 4,
+    }
+}
 
 fn decode_report(key: &[u8], value: &[u8]) -> Result<StoredReport, StoreError> {
     let report_id = ReportId(value::fixed::<32>(REPORTS, key, key)?);
@@ -519,22 +466,23 @@ fn decode_report(key: &[u8], value: &[u8]) -> Result<StoredReport, StoreError> {
         rest: value::body(REPORTS, key, value)?,
     };
     let received_at = Timestamp(i64::from_be_bytes(body.fixed::<8>()?));
-    let receipt = match body.fixed::<1>()? {
-        [RECEIPT_SINGLE] => {
-            let len = u64::from_be_bytes(body.fixed::<8>()?);
-            let bytes = body.take(len)?;
-            let receipt = alliance_proto::decode_envelope(bytes)
-                .map_err(|e| corrupt(REPORTS, key, format_args!("receipt: {e}")))?;
-            StoredReceipt::Single(receipt)
-        }
-        [RECEIPT_BATCH] => StoredReceipt::Batch(u64::from_be_bytes(body.fixed::<8>()?)),
+    let kind = match body.fixed::<1>()? {
+        [1] => OutcomeKind::Accepted,
+        [2] => OutcomeKind::Superseded,
+        [3] => OutcomeKind::Equivocation,
+        [4] => OutcomeKind::Duplicate,
         [tag] => {
             return Err(corrupt(
                 REPORTS,
                 key,
-                format_args!("unknown receipt tag {tag}"),
+                format_args!("unknown outcome tag {tag}"),
             ));
         }
+    };
+    let outcome = Outcome {
+        kind,
+        winning_revision: u64::from_be_bytes(body.fixed::<8>()?),
+        winning_report_id: ReportId(body.fixed::<32>()?),
     };
     let envelope = alliance_proto::decode_envelope(body.rest)
         .map_err(|e| corrupt(REPORTS, key, format_args!("envelope: {e}")))?;
@@ -542,7 +490,7 @@ fn decode_report(key: &[u8], value: &[u8]) -> Result<StoredReport, StoreError> {
         report_id,
         envelope,
         received_at,
-        receipt,
+        outcome,
     })
 }
 
@@ -783,7 +731,7 @@ mod tests {
             store.reports().next().unwrap().unwrap_err(),
             REPORTS,
             &hex_id,
-            "unknown receipt tag 9",
+            "unknown outcome tag 9",
         );
         inner.reports.insert([1; 5], b"\x01").unwrap();
         assert!(store.reports().any(|r| r.is_err()));
@@ -814,11 +762,26 @@ mod tests {
     #[test]
     fn a_corrupt_counter_refuses_the_write_without_failing_the_store() {
         let (_dir, store) = store();
-        store.inner.db.meta().insert(BATCH_SEQ, b"\x01abc").unwrap();
+        store
+            .inner
+            .db
+            .meta()
+            .insert(AUDIT_SEQUENCE, b"\x01abc")
+            .unwrap();
+        let record = AuditRecord {
+            sequence: 0,
+            at: Timestamp(1),
+            kind: AuditKind::Admin,
+            actor: "uid 0".into(),
+            action: "org add".into(),
+            org: None,
+            reason: None,
+            detail: String::new(),
+        };
         assert_corrupt(
-            store.next_batch_seq().unwrap_err(),
+            store.append_audit(&record).unwrap_err(),
             META,
-            "\"batch_seq\"",
+            "\"audit_sequence\"",
             "3 bytes where 8",
         );
         store.set_registry_serial(1).unwrap();
@@ -826,20 +789,27 @@ mod tests {
     }
 
     #[test]
-    fn a_stored_report_with_a_single_receipt_has_the_documented_layout() {
-        let receipt = Envelope::unsigned("r", vec![1, 2]);
+    fn a_stored_report_has_the_documented_layout() {
         let report = StoredReport {
             report_id: ReportId([3; 32]),
             envelope: Envelope::unsigned("p", vec![4]),
             received_at: Timestamp(-2),
-            receipt: StoredReceipt::Single(receipt.clone()),
+            outcome: Outcome {
+                kind: OutcomeKind::Superseded,
+                winning_revision: 7,
+                winning_report_id: ReportId([9; 32]),
+            },
         };
         let value = encode_report(&report);
-        let receipt_bytes = alliance_proto::encode_envelope(&receipt);
         assert_eq!(value[0], VALUE_VERSION_FOR_TESTS);
         assert_eq!(value[1..9], (-2i64).to_be_bytes());
-        assert_eq!(value[9], RECEIPT_SINGLE);
-        assert_eq!(value[10..18], (receipt_bytes.len() as u64).to_be_bytes());
+        assert_eq!(value[9], 2, "superseded, as on the wire");
+        assert_eq!(value[10..18], 7u64.to_be_bytes());
+        assert_eq!(value[18..50], [9; 32]);
+        assert_eq!(
+            value[50..],
+            alliance_proto::encode_envelope(&report.envelope)[..]
+        );
         assert_eq!(decode_report(&[3; 32], &value).unwrap(), report);
     }
 

@@ -41,6 +41,5 @@ mod value;
 
 pub use error::StoreError;
 pub use hub::{
-    AuditKind, AuditRecord, HUB_FORMAT_VERSION, HubStore, JoinToken, REFUSALS_KEPT, StoredReceipt,
-    StoredReport,
+    AuditKind, AuditRecord, HUB_FORMAT_VERSION, HubStore, JoinToken, REFUSALS_KEPT, StoredReport,
 };

@@ -7,7 +7,8 @@
 
 mod common;
 
-use alliance_store::{AuditKind, HubStore, StoreError, StoredReceipt};
+use alliance_core::receipt::OutcomeKind;
+use alliance_store::{AuditKind, HubStore, StoreError};
 
 use common::{CACHE, audit, new_store, report, token};
 
@@ -33,10 +34,9 @@ async fn writes_fail_after_n_and_the_failure_is_sticky() {
 
     // Sticky: every later write, durable and flush is refused with the first message.
     let e = store
-        .put_reports(None, &[report(1, StoredReceipt::Batch(1))])
+        .put_reports(&[report(1, OutcomeKind::Accepted)])
         .unwrap_err();
     assert!(is_failed(&e), "{e:?}");
-    assert!(is_failed(&store.next_batch_seq().unwrap_err()));
     assert!(is_failed(&store.set_registry_serial(3).unwrap_err()));
     assert!(is_failed(&store.durable().await.unwrap_err()));
     assert!(is_failed(&store.flush().unwrap_err()));

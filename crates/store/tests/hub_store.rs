@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 
 use alliance_core::org::{KeyState, OrgKey, OrgKind, Region};
 use alliance_core::period::Period;
-use alliance_core::receipt::ReportId;
+use alliance_core::receipt::{OutcomeKind, ReportId};
 use alliance_core::timestamp::Timestamp;
 use alliance_proto::RelayInfo;
-use alliance_store::{AuditKind, HubStore, REFUSALS_KEPT, StoreError, StoredReceipt};
+use alliance_store::{AuditKind, HubStore, REFUSALS_KEPT, StoreError};
 
-use common::{CACHE, audit, envelope, new_store, org, report, token};
+use common::{CACHE, audit, new_store, org, report, token};
 
 #[test]
 fn create_refuses_an_existing_database_and_open_a_missing_one() {
@@ -127,25 +127,16 @@ fn join_tokens_round_trip() {
 }
 
 #[test]
-fn reports_and_batch_receipts_round_trip() {
+fn reports_round_trip_alone_or_in_batches() {
     let (_dir, path, store) = new_store();
     assert_eq!(store.report_count(), 0);
-    let single = report(1, StoredReceipt::Single(envelope("receipt", 1)));
-    store
-        .put_reports(None, std::slice::from_ref(&single))
-        .unwrap();
-
-    let seq = store.next_batch_seq().unwrap();
-    assert_eq!(seq, 1);
-    let batch_receipt = envelope("batch", 2);
+    let single = report(1, OutcomeKind::Accepted);
+    store.put_reports(std::slice::from_ref(&single)).unwrap();
     let batched = [
-        report(2, StoredReceipt::Batch(seq)),
-        report(3, StoredReceipt::Batch(seq)),
+        report(2, OutcomeKind::Superseded),
+        report(3, OutcomeKind::Equivocation),
     ];
-    store
-        .put_reports(Some((seq, &batch_receipt)), &batched)
-        .unwrap();
-    assert_eq!(store.next_batch_seq().unwrap(), 2, "rising");
+    store.put_reports(&batched).unwrap();
     assert_eq!(store.report_count(), 3);
 
     assert_eq!(
@@ -153,33 +144,27 @@ fn reports_and_batch_receipts_round_trip() {
         Some(single.clone())
     );
     assert_eq!(store.report(&ReportId([9; 32])).unwrap(), None);
-    assert_eq!(
-        store.batch_receipt(seq).unwrap(),
-        Some(batch_receipt.clone())
-    );
-    assert_eq!(store.batch_receipt(7).unwrap(), None);
     let all: Vec<_> = store.reports().collect::<Result<_, _>>().unwrap();
     assert_eq!(
         all,
         vec![single.clone(), batched[0].clone(), batched[1].clone()]
     );
 
-    // Storing a report again replaces it and is not counted twice.
+    // Storing a report again replaces it and is not counted twice, alone or in a batch.
+    store.put_reports(std::slice::from_ref(&single)).unwrap();
     store
-        .put_reports(None, std::slice::from_ref(&single))
+        .put_reports(&[batched[0].clone(), report(4, OutcomeKind::Accepted)])
         .unwrap();
-    assert_eq!(store.report_count(), 3);
+    assert_eq!(store.report_count(), 4);
 
     store.flush().unwrap();
     drop(store);
     let store = HubStore::open(&path, CACHE).unwrap();
-    assert_eq!(store.report_count(), 3);
-    assert_eq!(store.reports().count(), 3);
-    assert_eq!(store.batch_receipt(seq).unwrap(), Some(batch_receipt));
+    assert_eq!(store.report_count(), 4);
+    assert_eq!(store.reports().count(), 4);
     assert_eq!(
-        store.next_batch_seq().unwrap(),
-        3,
-        "never reused after reopen"
+        store.report(&batched[1].report_id).unwrap(),
+        Some(batched[1].clone())
     );
 }
 

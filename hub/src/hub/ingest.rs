@@ -10,7 +10,7 @@ use alliance_core::validate::Problem;
 use alliance_envelope::{Envelope, EnvelopeError, Verified, payload_type, sign, verify_signed};
 use alliance_proto::WireError;
 use alliance_proto::pb::RefusalReason;
-use alliance_store::{AuditKind, AuditRecord, StoredReceipt, StoredReport};
+use alliance_store::{AuditKind, AuditRecord, StoredReport};
 
 use super::{Hub, HubError, Refused, State, now};
 
@@ -36,24 +36,34 @@ impl Hub {
             Err((refused, org)) => return Err(self.refuse(peer, "submit", org, refused)),
         };
         let org = checked.report.org.to_string();
-        let receipt = {
+        let decided = {
             let mut state = self.state();
-            self.decide_and_store(&mut state, checked, envelope, now)
+            self.decide(&mut state, checked, now).and_then(|decided| {
+                if decided.store {
+                    let stored = stored(&decided.receipt, envelope, now);
+                    self.store
+                        .put_reports(std::slice::from_ref(&stored))
+                        .map_err(|e| self.fail(e))?;
+                }
+                Ok(decided)
+            })
         };
-        let receipt = match receipt {
-            Ok(receipt) => receipt,
+        let receipt = match decided {
+            Ok(decided) => decided.receipt,
             Err(HubError::Refused(refused)) => {
                 return Err(self.refuse(peer, "submit", Some(org), refused));
             }
             Err(e) => return Err(e),
         };
+        // Signed outside the lock: the receipt is a function of what was decided under it.
+        let signed = self.sign_receipt(&receipt);
         self.durable().await?;
-        Ok(receipt)
+        Ok(signed)
     }
 
     /// Ingests a batch: every authentic, valid item is stored and answered under one hub
     /// signature, in request order; the others are refused one by one and nothing of them is
-    /// stored.
+    /// stored. The items are verified on every core.
     pub async fn submit_batch(
         &self,
         envelopes: Vec<Envelope>,
@@ -63,58 +73,47 @@ impl Hub {
         let now = now();
         let mut refusals = Vec::new();
         let mut checked = Vec::with_capacity(envelopes.len());
-        for (index, envelope) in envelopes.into_iter().enumerate() {
+        for (index, (envelope, result)) in self.check_all(envelopes, now).into_iter().enumerate() {
             let index = u32::try_from(index).unwrap_or(u32::MAX);
-            match self.check(&envelope, now) {
+            match result {
                 Ok(c) => checked.push((index, c, envelope)),
                 Err((refused, org)) => refusals.push((index, org, refused)),
             }
         }
-        let batch_receipt = {
+        let receipts = {
             let mut state = self.state();
-            let seq = if checked.is_empty() {
-                None
-            } else {
-                Some(self.store.next_batch_seq().map_err(|e| self.fail(e))?)
-            };
             let mut receipts = Vec::with_capacity(checked.len());
-            let mut stored = Vec::with_capacity(checked.len());
+            let mut to_store = Vec::with_capacity(checked.len());
             for (index, c, envelope) in checked {
                 let org = c.report.org.to_string();
                 match self.decide(&mut state, c, now) {
-                    Ok(Decided { receipt, store }) => {
-                        if let (Some(seq), true) = (seq, store) {
-                            stored.push(StoredReport {
-                                report_id: receipt.report_id,
-                                envelope,
-                                received_at: now,
-                                receipt: StoredReceipt::Batch(seq),
-                            });
+                    Ok(decided) => {
+                        if decided.store {
+                            to_store.push(stored(&decided.receipt, envelope, now));
                         }
-                        receipts.push(receipt);
+                        receipts.push(decided.receipt);
                     }
                     Err(HubError::Refused(refused)) => refusals.push((index, Some(org), refused)),
                     Err(e) => return Err(e),
                 }
             }
-            match seq {
-                Some(seq) if !receipts.is_empty() => {
-                    let envelope = sign(
-                        &self.signing_key,
-                        payload_type::BATCH_RECEIPT,
-                        alliance_proto::encode_batch_receipt(&BatchReceipt {
-                            issued_at: now,
-                            receipts,
-                        }),
-                    );
-                    self.store
-                        .put_reports(Some((seq, &envelope)), &stored)
-                        .map_err(|e| self.fail(e))?;
-                    Some(envelope)
-                }
-                _ => None,
+            if !to_store.is_empty() {
+                self.store
+                    .put_reports(&to_store)
+                    .map_err(|e| self.fail(e))?;
             }
+            receipts
         };
+        let batch_receipt = (!receipts.is_empty()).then(|| {
+            sign(
+                &self.signing_key,
+                payload_type::BATCH_RECEIPT,
+                alliance_proto::encode_batch_receipt(&BatchReceipt {
+                    issued_at: now,
+                    receipts,
+                }),
+            )
+        });
         let mut answer = Vec::with_capacity(refusals.len());
         for (index, org, refused) in refusals {
             self.refuse(peer, "submit batch", org, refused.clone());
@@ -161,15 +160,78 @@ impl Hub {
         Ok(results)
     }
 
-    /// The stored receipt of a report: a receipt envelope, or the batch receipt that holds it.
+    /// The receipt of a stored report, signed again: it is a function of the stored report and
+    /// the outcome it was given, and Ed25519 signatures are deterministic, so these are the
+    /// bytes the sender received (for an item of a batch, the same receipt on its own).
     pub fn receipt(&self, report_id: &ReportId) -> Result<Option<Envelope>, HubError> {
         let Some(stored) = self.store.report(report_id).map_err(|e| self.fail(e))? else {
             return Ok(None);
         };
-        match stored.receipt {
-            StoredReceipt::Single(envelope) => Ok(Some(envelope)),
-            StoredReceipt::Batch(seq) => self.store.batch_receipt(seq).map_err(|e| self.fail(e)),
+        let report = alliance_proto::decode_report(&stored.envelope.payload).map_err(|e| {
+            HubError::Storage(format!("stored report {report_id} does not decode: {e}"))
+        })?;
+        let receipt = receipt_of(
+            &report,
+            *report_id,
+            stored.outcome,
+            stored.received_at,
+            stored.received_at,
+        );
+        Ok(Some(self.sign_receipt(&receipt)))
+    }
+
+    fn sign_receipt(&self, receipt: &Receipt) -> Envelope {
+        sign(
+            &self.signing_key,
+            payload_type::RECEIPT,
+            alliance_proto::encode_receipt(receipt),
+        )
+    }
+
+    /// [`Hub::check`] for every envelope of a batch, spread over the machine's cores; the
+    /// results in request order, each with its envelope.
+    fn check_all(&self, envelopes: Vec<Envelope>, now: Timestamp) -> Vec<(Envelope, CheckResult)> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = envelopes.len().div_ceil(threads).max(MIN_PARALLEL_CHUNK);
+        if envelopes.len() <= chunk {
+            return envelopes
+                .into_iter()
+                .map(|e| {
+                    let result = self.check(&e, now);
+                    (e, result)
+                })
+                .collect();
         }
+        let mut chunks: Vec<Vec<Envelope>> = Vec::new();
+        let mut rest = envelopes.into_iter().peekable();
+        while rest.peek().is_some() {
+            chunks.push(rest.by_ref().take(chunk).collect());
+        }
+        // Scoped threads rather than the async runtime's workers: checking is pure computation,
+        // and a batch of hundreds is worth the few microseconds a thread costs.
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .into_iter()
+                .map(|chunk| {
+                    scope.spawn(move || {
+                        chunk
+                            .into_iter()
+                            .map(|e| {
+                                let result = self.check(&e, now);
+                                (e, result)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| match h.join() {
+                    Ok(checked) => checked,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                })
+                .collect()
+        })
     }
 
     /// Verifies, decodes and validates an envelope: everything that needs no lock. A refusal
@@ -281,41 +343,12 @@ impl Hub {
         })
     }
 
-    /// Decides a checked envelope's outcome, stores it (unless it is a duplicate) together with
-    /// its signed receipt, and updates the ledger. Called under the lock, so that the decision,
-    /// the write and the ledger change happen in one order for everyone.
-    fn decide_and_store(
-        &self,
-        state: &mut State,
-        checked: Checked,
-        envelope: Envelope,
-        now: Timestamp,
-    ) -> Result<Envelope, HubError> {
-        let Decided { receipt, store } = self.decide(state, checked, now)?;
-        let signed = sign(
-            &self.signing_key,
-            payload_type::RECEIPT,
-            alliance_proto::encode_receipt(&receipt),
-        );
-        if store {
-            let stored = StoredReport {
-                report_id: receipt.report_id,
-                envelope,
-                received_at: now,
-                receipt: StoredReceipt::Single(signed.clone()),
-            };
-            self.store
-                .put_reports(None, std::slice::from_ref(&stored))
-                .map_err(|e| self.fail(e))?;
-        }
-        Ok(signed)
-    }
-
-    /// The outcome and receipt of a checked envelope, applied to the ledger; `store` says
-    /// whether the caller must write it (a duplicate changes nothing and is not written, so a
-    /// sender repeating itself cannot grow the store). The caller writes it before the answer
-    /// is flushed; after a failed write the hub fails, so the ledger never runs ahead of what
-    /// it acknowledges.
+    /// Decides a checked envelope's outcome and applies it to the ledger; `store` says whether
+    /// the caller must write it (a duplicate changes nothing and is not written, so a sender
+    /// repeating itself cannot grow the store). The caller writes it under the same lock, so a
+    /// later outcome that names this report as the winner is only ever acknowledged after it
+    /// (the flush that acknowledges the later one covers every write before it). After a failed
+    /// write the hub fails, so the ledger never runs ahead of what it acknowledges.
     fn decide(
         &self,
         state: &mut State,
@@ -323,23 +356,30 @@ impl Hub {
         now: Timestamp,
     ) -> Result<Decided, HubError> {
         let Checked { report_id, report } = checked;
-        let entry = Entry {
-            report_id,
-            report,
-            received_at: now,
-        };
-        let outcome = state.ledger.decide(&entry).map_err(refusal_of_merge)?;
+        let (org, period, revision) = (report.org.clone(), report.period, report.revision);
+        let outcome = state
+            .ledger
+            .insert(Entry {
+                report_id,
+                report,
+                received_at: now,
+            })
+            .map_err(refusal_of_merge)?;
         let duplicate = outcome.kind == OutcomeKind::Duplicate;
         let first_received_at = match duplicate {
             true => state.ledger.first_received_at(&report_id).unwrap_or(now),
             false => now,
         };
-        let receipt = receipt_of(&entry.report, report_id, outcome, now, first_received_at);
-        if !duplicate {
-            state.ledger.insert(entry).map_err(refusal_of_merge)?;
-        }
         Ok(Decided {
-            receipt,
+            receipt: Receipt {
+                report_id,
+                org,
+                period,
+                revision,
+                outcome,
+                issued_at: now,
+                first_received_at,
+            },
             store: !duplicate,
         })
     }
@@ -381,11 +421,28 @@ struct Checked {
     report: Report,
 }
 
+/// A checked envelope, or why it is refused with the organisation its report names (once it
+/// decoded), for the audit log.
+type CheckResult = Result<Checked, (Refused, Option<String>)>;
+
+/// Below this many envelopes per thread, a batch is checked on the calling thread alone.
+const MIN_PARALLEL_CHUNK: usize = 16;
+
 /// A decided envelope: its receipt, and whether it is to be stored (not a duplicate).
 #[derive(Debug)]
 struct Decided {
     receipt: Receipt,
     store: bool,
+}
+
+/// What is stored of a decided envelope: the envelope as received and its outcome.
+fn stored(receipt: &Receipt, envelope: Envelope, now: Timestamp) -> StoredReport {
+    StoredReport {
+        report_id: receipt.report_id,
+        envelope,
+        received_at: now,
+        outcome: receipt.outcome,
+    }
 }
 
 fn receipt_of(

@@ -5,10 +5,10 @@
 use std::path::PathBuf;
 
 use alliance_core::org::{OrgKind, Organisation, Region};
-use alliance_core::receipt::ReportId;
+use alliance_core::receipt::{Outcome, OutcomeKind, ReportId};
 use alliance_core::timestamp::Timestamp;
 use alliance_envelope::{Envelope, Signature};
-use alliance_store::{AuditKind, AuditRecord, HubStore, JoinToken, StoredReceipt, StoredReport};
+use alliance_store::{AuditKind, AuditRecord, HubStore, JoinToken, StoredReport};
 
 /// A small cache: the tests store little.
 pub const CACHE: u64 = 4 << 20;
@@ -70,12 +70,16 @@ pub fn envelope(what: &str, n: u8) -> Envelope {
     }
 }
 
-pub fn report(n: u8, receipt: StoredReceipt) -> StoredReport {
+pub fn report(n: u8, kind: OutcomeKind) -> StoredReport {
     StoredReport {
         report_id: ReportId([n; 32]),
         envelope: envelope("report", n),
         received_at: Timestamp(10_000 + i64::from(n)),
-        receipt,
+        outcome: Outcome {
+            kind,
+            winning_revision: u64::from(n),
+            winning_report_id: ReportId([n; 32]),
+        },
     }
 }
 
