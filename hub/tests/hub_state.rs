@@ -545,6 +545,46 @@ async fn coverage_counts_who_reported_before_the_deadline() {
     );
 }
 
+#[tokio::test]
+async fn a_repeated_view_is_never_older_than_the_ledger() {
+    use alliance_proto::pb::query_service_server::QueryService as _;
+    let dir = tempfile::tempdir().unwrap();
+    let hub = new_hub(dir.path());
+    let queries = alliance_hub::service::QueryService::new(hub.clone());
+    let cotu = Member::join(&hub, "ke-cotu", "KE", Region::Africa).await;
+    let total = |view: &alliance_proto::pb::ViewResponse| {
+        view.rows
+            .iter()
+            .find(|r| r.indicator == "awareness.activities" && r.dimension.is_empty())
+            .and_then(|r| match &r.value {
+                Some(alliance_proto::pb::view_row::Value::Count(c)) => Some(c.lo),
+                _ => None,
+            })
+    };
+    let ask = || async {
+        let request = alliance_proto::pb::ViewRequest {
+            period: "2009".into(),
+            group_by: alliance_proto::pb::GroupBy::Alliance as i32,
+            action_point: None,
+        };
+        queries
+            .view(tonic::Request::new(request))
+            .await
+            .unwrap()
+            .into_inner()
+    };
+    assert_eq!(total(&ask().await), None);
+    submit(&hub, &cotu.sign(&cotu.report(2009, 1, 5)))
+        .await
+        .unwrap();
+    assert_eq!(total(&ask().await), Some(5));
+    assert_eq!(total(&ask().await), Some(5), "asked again, unchanged");
+    submit(&hub, &cotu.sign(&cotu.report(2009, 2, 8)))
+        .await
+        .unwrap();
+    assert_eq!(total(&ask().await), Some(8));
+}
+
 // --- helpers ---------------------------------------------------------------------------------
 
 /// An enrolled organisation: its key and id.

@@ -366,6 +366,9 @@ impl Hub {
             })
             .map_err(refusal_of_merge)?;
         let duplicate = outcome.kind == OutcomeKind::Duplicate;
+        if !duplicate {
+            state.generation += 1;
+        }
         let first_received_at = match duplicate {
             true => state.ledger.first_received_at(&report_id).unwrap_or(now),
             false => now,

@@ -88,6 +88,9 @@ struct State {
     /// revoked key is refused as such rather than as unknown.
     keys: std::collections::HashMap<String, (OrgId, [u8; 32])>,
     ledger: Ledger,
+    /// Rises whenever the ledger changes (a report stored, organisations re-filed), so that
+    /// answers derived from it can be cached until it moves.
+    generation: u64,
     /// The registry as last signed, and when.
     registry_envelope: Envelope,
     registry_signed_at: std::time::Instant,

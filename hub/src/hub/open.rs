@@ -61,6 +61,7 @@ pub(super) fn open(data_dir: &Path) -> Result<Hub, OpenError> {
         registry,
         relays,
         ledger,
+        generation: 0,
         registry_envelope: Envelope::unsigned("", Vec::new()),
         registry_signed_at: std::time::Instant::now(),
         registry_dirty: false,

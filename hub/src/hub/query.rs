@@ -17,6 +17,12 @@ impl Hub {
         Ok(self.state().ledger.view(query, framework))
     }
 
+    /// A number that rises whenever the view may have changed: a view computed after reading
+    /// it stays right for as long as it has not moved.
+    pub fn view_generation(&self) -> u64 {
+        self.state().generation
+    }
+
     /// Coverage of a period against its deadline (the operator's, else the framework
     /// default), or against `deadline` for this question only; with the registry it was
     /// computed from, for names and regions.

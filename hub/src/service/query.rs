@@ -1,7 +1,8 @@
 //! `QueryService`: the merged view, coverage and exports, on the admin socket.
 
+use std::collections::BTreeMap;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use alliance_core::merge::{GroupBy, Query};
 use alliance_core::period::{Period, PeriodSpan};
@@ -17,19 +18,61 @@ use crate::hub::Hub;
 /// The size of the chunks an export is streamed in.
 const EXPORT_CHUNK_BYTES: usize = 64 * 1024;
 
+/// How many views the cache keeps; when full it starts again empty.
+const VIEW_CACHE_ENTRIES: usize = 64;
+
 /// The read-only query service.
 #[derive(Debug, Clone)]
 pub struct QueryService {
     hub: Arc<Hub>,
+    /// Views already answered, with the hub's view generation they were computed at. A view
+    /// is a function of the ledger, so it is answered again from here until the ledger moves;
+    /// the operator's dashboards ask the same questions over and over between reports.
+    cache: Arc<Mutex<BTreeMap<ViewKey, (u64, pb::ViewResponse)>>>,
 }
+
+/// What a view depends on besides the ledger: the span as asked, the grouping and the action
+/// point.
+type ViewKey = (String, GroupBy, Option<String>);
 
 impl QueryService {
     pub fn new(hub: Arc<Hub>) -> Self {
-        QueryService { hub }
+        QueryService {
+            hub,
+            cache: Arc::default(),
+        }
     }
 
-    /// The view a request asks for, on the wire.
+    /// The view a request asks for, on the wire: from the cache if the ledger has not moved
+    /// since it was computed, else computed (and kept).
     fn view_of(
+        &self,
+        period: &str,
+        group_by: GroupBy,
+        action_point: Option<String>,
+    ) -> Result<pb::ViewResponse, Status> {
+        let key = (period.to_owned(), group_by, action_point);
+        // Read before computing: a view computed while the ledger moves is kept under the older
+        // generation, so the next question computes it again rather than trusting it.
+        let generation = self.hub.view_generation();
+        if let Some((_, view)) = self.cache().get(&key).filter(|(at, _)| *at == generation) {
+            return Ok(view.clone());
+        }
+        let view = self.compute_view(&key.0, key.1, key.2.clone())?;
+        let mut cache = self.cache();
+        if cache.len() >= VIEW_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(key, (generation, view.clone()));
+        Ok(view)
+    }
+
+    fn cache(&self) -> MutexGuard<'_, BTreeMap<ViewKey, (u64, pb::ViewResponse)>> {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The view a request asks for, computed from the hub's kept totals.
+    fn compute_view(
         &self,
         period: &str,
         group_by: GroupBy,
