@@ -374,7 +374,13 @@ impl<T: Ord + Clone> Additive for BTreeSet<T> {
     fn apply(&mut self, other: &Self, sign: Sign) {
         match sign {
             Sign::Add => self.extend(other.iter().cloned()),
-            Sign::Sub => self.retain(|x| !other.contains(x)),
+            // One removal per element taken away, not a pass over the whole set: the
+            // alliance's set of reporting organisations is large, a contribution's is one.
+            Sign::Sub => {
+                for x in other {
+                    self.remove(x);
+                }
+            }
         }
     }
 
