@@ -5,25 +5,13 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 
-fn hub(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_alliance-hub"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("alliance-hub starts")
-}
+mod common;
 
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+use common::{hub, json, stderr, stdout};
 
 fn mode(path: &Path) -> u32 {
     fs::metadata(path)
@@ -31,11 +19,6 @@ fn mode(path: &Path) -> u32 {
         .permissions()
         .mode()
         & 0o777
-}
-
-fn json(output: &Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(output)))
 }
 
 /// Every file and directory under `root` with its mode, size and contents, to show that

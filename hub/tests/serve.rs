@@ -15,28 +15,12 @@ use tonic_health::pb::health_client::HealthClient;
 
 use alliance_hub::hub::Hub;
 
+mod common;
+
+use common::{hub, json, stderr, stdout};
+
 /// How long a hub gets to start or stop before the test gives up.
 const PATIENCE: Duration = Duration::from_secs(30);
-
-fn hub(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_alliance-hub"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("alliance-hub starts")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn json(output: &Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {output:?}"))
-}
 
 /// A new hub in `dir/hub`, listening on any free loopback port.
 fn init(dir: &Path) -> PathBuf {

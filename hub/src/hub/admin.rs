@@ -194,13 +194,7 @@ impl Hub {
         self.check_healthy()?;
         let org_id = parse_org_id(id)?;
         let now = now();
-        let key = {
-            let mut state = self.state();
-            let mut org = state
-                .registry
-                .get(&org_id)
-                .cloned()
-                .ok_or_else(|| not_found(&org_id))?;
+        let key = self.change_org(&org_id, |org| {
             let key = org
                 .keys
                 .iter_mut()
@@ -211,10 +205,8 @@ impl Hub {
             if !matches!(key.state, KeyState::Revoked { .. }) {
                 key.state = KeyState::Revoked { at: now };
             }
-            let key = key.clone();
-            self.save_org(&mut state, org)?;
-            key
-        };
+            Ok(key.clone())
+        })?;
         self.audit_admin(
             actor,
             "org revoke-key",
@@ -235,17 +227,10 @@ impl Hub {
         self.check_healthy()?;
         let org_id = parse_org_id(id)?;
         let now = now();
-        let org = {
-            let mut state = self.state();
-            let mut org = state
-                .registry
-                .get(&org_id)
-                .cloned()
-                .ok_or_else(|| not_found(&org_id))?;
+        let org = self.change_org(&org_id, |org| {
             org.deactivated_at.get_or_insert(now);
-            self.save_org(&mut state, org.clone())?;
-            org
-        };
+            Ok(org.clone())
+        })?;
         self.audit_admin(
             actor,
             "org deactivate",
@@ -254,6 +239,23 @@ impl Hub {
         )
         .await?;
         Ok(org)
+    }
+
+    /// Changes a registered organisation under the lock and stores it, unless `change` fails.
+    fn change_org<T>(
+        &self,
+        org_id: &OrgId,
+        change: impl FnOnce(&mut Organisation) -> Result<T, HubError>,
+    ) -> Result<T, HubError> {
+        let mut state = self.state();
+        let mut org = state
+            .registry
+            .get(org_id)
+            .cloned()
+            .ok_or_else(|| not_found(org_id))?;
+        let answer = change(&mut org)?;
+        self.save_org(&mut state, org)?;
+        Ok(answer)
     }
 
     /// Sets a period's coverage deadline; answers the new and the previous one.
