@@ -78,6 +78,10 @@ struct Args {
     /// Print the figures as one JSON document.
     #[arg(long)]
     json: bool,
+    /// Keep the hub's data directory (with every report sent) after the run, to look at it or
+    /// to serve it with `alliance-hub serve --data DIR`.
+    #[arg(long)]
+    keep: bool,
 }
 
 /// The ratios the issue sets targets for (item 7).
@@ -254,6 +258,12 @@ fn main() -> Result<()> {
         &mut figures,
     )?;
     drop(runtimes);
+    if args.keep {
+        let kept = dir.keep();
+        figures.note(format!("hub data directory kept: {}", kept.display()));
+    } else {
+        drop(dir);
+    }
 
     eprintln!("[4/4] the PostgreSQL baseline");
     if args.no_pg {

@@ -46,6 +46,9 @@ pub enum HubConnection {
     },
 }
 
+/// The largest answer the command line takes from its hub's admin socket.
+const LOCAL_ANSWER_LIMIT: usize = 1 << 30;
+
 impl HubConnection {
     /// Connects to the hub in `data_dir`: its admin socket if it answers, else its database.
     pub async fn connect(data_dir: &Path) -> anyhow::Result<Self> {
@@ -54,9 +57,13 @@ impl HubConnection {
             match client::connect_admin(&socket).await {
                 Ok(channel) => {
                     tracing::debug!(path = %socket.display(), "using the admin socket");
+                    // The operator's own hub on a local socket: a view by organisation of a
+                    // large alliance is tens of megabytes, far over tonic's default 4 MiB.
                     return Ok(HubConnection::Socket {
-                        admin: HubAdminServiceClient::new(channel.clone()),
-                        query: QueryServiceClient::new(channel),
+                        admin: HubAdminServiceClient::new(channel.clone())
+                            .max_decoding_message_size(LOCAL_ANSWER_LIMIT),
+                        query: QueryServiceClient::new(channel)
+                            .max_decoding_message_size(LOCAL_ANSWER_LIMIT),
                     });
                 }
                 // A socket left by a hub that was killed: the database is free to open.

@@ -139,10 +139,14 @@ impl Directory {
         self.0.get(org)
     }
 
-    /// Every group of every roll-up that `org` belongs to.
+    /// Every group of every roll-up the ledger keeps totals for that `org` belongs to. Not the
+    /// organisation itself: its totals would be one more copy of every report it sent, which
+    /// at the alliance's scale is most of the ledger's memory; the view by organisation is
+    /// computed from the winners instead ([`super::Ledger::view_from_winners`]).
     pub(crate) fn all_groups(&self, org: &OrgId) -> Vec<(GroupBy, GroupKey)> {
         GroupBy::ALL
             .into_iter()
+            .filter(|by| *by != GroupBy::Org)
             .flat_map(|by| self.groups(org, by).into_iter().map(move |k| (by, k)))
             .collect()
     }

@@ -10,7 +10,9 @@
 //! change nothing, and [`Ledger::from_entries`] rebuilds the same ledger from what the hub stored.
 //!
 //! The view is kept up to date incrementally. For every period the ledger keeps [`Totals`] per
-//! group of every roll-up (the alliance, each region, country, kind, sector and organisation).
+//! group of every roll-up (the alliance, each region, country, kind and sector; the view by
+//! organisation is computed from the winners, since per-organisation totals would copy every
+//! report).
 //! When an insert changes a key's winner, the old winner's contribution is subtracted from each
 //! group of its organisation and the new winner's added; a withdrawn winner contributes only the
 //! mark that its organisation withdrew. Totals are sums that subtract exactly and drop whatever

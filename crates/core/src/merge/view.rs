@@ -145,9 +145,11 @@ impl Query {
 
 impl Ledger {
     /// The view a query asks for. Over one period it is derived from the totals the ledger
-    /// keeps; over several it is computed from the winners, as [`Ledger::view_from_winners`].
+    /// keeps; over several, or by organisation (the ledger keeps no per-organisation totals),
+    /// it is computed from the winners, as [`Ledger::view_from_winners`].
     pub fn view(&self, query: &Query, framework: &Framework) -> View {
-        match single_period(&self.aggregates, &query.span) {
+        let kept = query.group_by != GroupBy::Org;
+        match single_period(&self.aggregates, &query.span).filter(|_| kept) {
             Some(period) => {
                 let groups = self
                     .aggregates
