@@ -18,6 +18,7 @@
 mod admin;
 mod enroll;
 mod ingest;
+mod open;
 mod query;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +38,7 @@ use crate::config::HubConfig;
 pub use admin::{AuditQuery, IssuedCode};
 pub use enroll::{EnrollCall, Enrollment, RotateCall, Rotated};
 pub use ingest::{BatchAnswer, ImportResult};
+pub use open::OpenError;
 
 /// The hub: everything `serve` and the CLI need, behind one handle shared by every request.
 #[derive(Debug)]
@@ -191,6 +193,3 @@ impl Refused {
         }
     }
 }
-
-mod open;
-pub use open::OpenError;
