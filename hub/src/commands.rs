@@ -31,9 +31,6 @@ use crate::{init, serve};
 const IMPORT_BATCH_ENVELOPES: usize = 200;
 const IMPORT_BATCH_BYTES: usize = 2 * 1024 * 1024;
 
-/// The log filter of commands other than `serve` when `RUST_LOG` is unset.
-const QUIET_LOG_FILTER: &str = "warn";
-
 /// Runs `command` to completion. Output goes to stdout; the error, if any, is the caller's to
 /// print.
 pub async fn run(command: Command) -> anyhow::Result<()> {
@@ -60,13 +57,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
 /// Logging for every command but `serve`: warnings and errors only, unless `RUST_LOG` says
 /// otherwise, so that what a command prints is not buried in the hub's info lines.
 pub fn init_quiet_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(QUIET_LOG_FILTER));
-    // Fails only if a subscriber is installed already, which then stays.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    alliance_daemon::logging::init_quiet();
 }
 
 /// A command that talks to the hub.

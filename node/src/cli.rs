@@ -20,7 +20,7 @@ pub enum Command {
     /// Create the data directory and enroll with the join code from the hub.
     Init(InitArgs),
     /// Run the node: outbox, admin API on a Unix socket, and the relay service if enabled.
-    Serve(DataArgs),
+    Serve(ServeArgs),
     /// On a relay: take on a hosted affiliate.
     #[command(subcommand)]
     Org(OrgCommand),
@@ -52,6 +52,7 @@ impl Command {
             Command::Report(ReportCommand::Submit(_)) => "report submit",
             Command::Report(ReportCommand::Withdraw(_)) => "report withdraw",
             Command::Report(ReportCommand::Export(_)) => "report export",
+            Command::Report(ReportCommand::Narrative(_)) => "report narrative",
             Command::Status(_) => "status",
             Command::Key(KeyCommand::Rotate(_)) => "key rotate",
         }
@@ -64,6 +65,15 @@ pub struct DataArgs {
     /// The node's data directory.
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// How log lines are written to standard error, text or json (filter them with RUST_LOG).
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub log_format: alliance_daemon::logging::LogFormat,
 }
 
 /// A data directory and, on a node holding several organisations, which one.
@@ -102,6 +112,9 @@ pub struct InitArgs {
     /// Address affiliates reach the relay at, written into their join codes.
     #[arg(long, value_name = "HOST:PORT", requires = "relay")]
     pub public_addr: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,6 +211,9 @@ pub struct RecordListArgs {
     /// Only records of this period.
     #[arg(long)]
     pub period: Option<String>,
+    /// Only records of this indicator.
+    #[arg(long, value_name = "AP.INDICATOR")]
+    pub indicator: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -205,7 +221,7 @@ pub struct RecordDeleteArgs {
     #[command(flatten)]
     pub data: OrgDataArgs,
     /// The record id, as `record list` shows it.
-    pub id: String,
+    pub id: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -218,6 +234,20 @@ pub enum ReportCommand {
     Withdraw(PeriodArgs),
     /// Write the signed envelope to a file, to carry by hand.
     Export(ReportExportArgs),
+    /// Set the narrative of an action point (free text: not covered by disclosure control).
+    Narrative(NarrativeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NarrativeArgs {
+    #[command(flatten)]
+    pub period: PeriodArgs,
+    /// The action point, such as exposure.
+    #[arg(long, value_name = "A")]
+    pub action_point: String,
+    /// The narrative; an empty text removes it.
+    #[arg(long, value_name = "TEXT")]
+    pub text: String,
 }
 
 #[derive(Debug, Args)]
@@ -240,6 +270,9 @@ pub struct PeriodShowArgs {
 pub struct ReportExportArgs {
     #[command(flatten)]
     pub period: PeriodArgs,
+    /// The revision to export; the latest by default.
+    #[arg(long)]
+    pub revision: Option<u64>,
     #[arg(long, value_name = "FILE")]
     pub output: PathBuf,
 }

@@ -1,8 +1,20 @@
 //! The affiliate's node: local records that never leave it, reports with disclosure control,
-//! signing, and a durable outbox that pushes to the hub or a relay. With relaying on, the same
-//! daemon serves smaller affiliates and hosts those that run no node.
+//! signing, and a durable outbox that pushes to the hub or a relay.
 //!
-//! For now the library holds the command line only; the daemon arrives with the node issue and
-//! will be exposed as `run(listener, shutdown)` so that tests start the real server in-process.
+//! - [`node::Node`] is the state and every operation on it; [`service`] holds the gRPC adapters
+//!   of the admin socket; [`serve::run`] is the daemon, which tests start in-process.
+//! - [`init`] enrolls a new node; [`upstream`] is the client of the hub's interface.
+//! - [`cli`], [`commands`], [`admin_client`] and [`render`] are the command line.
 
+pub mod admin_client;
 pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod crash;
+pub mod init;
+pub mod node;
+pub mod records;
+pub mod render;
+pub mod serve;
+pub mod service;
+pub mod upstream;

@@ -44,6 +44,17 @@ impl fmt::Display for LogFormat {
 #[error("unknown log format {0:?} (expected \"text\" or \"json\")")]
 pub struct ParseLogFormatError(String);
 
+/// Logging for short commands (everything but a daemon): warnings and errors only unless
+/// `RUST_LOG` says otherwise, so their output stays clean for scripts.
+pub fn init_quiet() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    // Fails only if a subscriber is installed already, which then stays.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 /// Installs the global `tracing` subscriber: the `RUST_LOG` filter (default "info"), to stderr,
 /// in `format`. Does nothing if a subscriber is already installed, so tests may call it freely.
 pub fn init(format: LogFormat) {

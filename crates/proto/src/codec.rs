@@ -8,6 +8,7 @@
 use alliance_core::framework::Framework;
 use alliance_core::org::Organisation;
 use alliance_core::receipt::{BatchReceipt, CustodyReceipt, Receipt};
+use alliance_core::record::Record;
 use alliance_core::report::Report;
 use alliance_envelope::Envelope;
 use prost::Message;
@@ -131,6 +132,17 @@ pub fn encode_organisation(org: &Organisation, relay: Option<&RelayInfo>) -> Vec
         ..pb::Organisation::from(org)
     }
     .encode_to_vec()
+}
+
+/// A node's record from the encoding [`encode_record`] makes (how the node's store keeps its
+/// records). The record is parsed, not checked against a framework.
+pub fn decode_record(bytes: &[u8]) -> Result<Record, WireError> {
+    decode::<pb::Record, _>(bytes, "alliance.v1.Record")
+}
+
+/// The protobuf encoding of a node's record.
+pub fn encode_record(record: &Record) -> Vec<u8> {
+    pb::Record::from(record).encode_to_vec()
 }
 
 /// An envelope from its protobuf encoding (as stored, or as carried in a file).

@@ -10,7 +10,7 @@
 //!   `From<&Domain>` for `pb::X` cannot fail. They exist for reports, frameworks, organisations
 //!   and their keys, the registry ([`RegistryDocument`]), receipts, batch and custody receipts,
 //!   winning revisions ([`WinningRevision`]), enrollment proofs ([`EnrollProof`]), key rotations
-//!   ([`KeyRotation`]) and envelopes.
+//!   ([`KeyRotation`]), envelopes, and a node's records ([`encode_record`], which its store uses).
 //! - The merged view and coverage as `QueryService` answers: [`view_response`] (flat rows in a
 //!   fixed order) and [`coverage_response`]; [`group_by_from_wire`] reads a grouping.
 //! - [`enums`]: protobuf enum values (`i32` on the wire) to and from the domain's enums.
@@ -30,16 +30,18 @@ mod error;
 mod framework;
 mod keys;
 mod receipt;
+mod record;
 mod registry;
 mod report;
 mod view;
 
 pub use codec::{
     decode_batch_receipt, decode_custody_receipt, decode_enroll_proof, decode_envelope,
-    decode_framework, decode_key_rotation, decode_organisation, decode_receipt, decode_registry,
-    decode_report, decode_winning_revision, encode_batch_receipt, encode_custody_receipt,
-    encode_enroll_proof, encode_envelope, encode_framework, encode_key_rotation,
-    encode_organisation, encode_receipt, encode_registry, encode_report, encode_winning_revision,
+    decode_framework, decode_key_rotation, decode_organisation, decode_receipt, decode_record,
+    decode_registry, decode_report, decode_winning_revision, encode_batch_receipt,
+    encode_custody_receipt, encode_enroll_proof, encode_envelope, encode_framework,
+    encode_key_rotation, encode_organisation, encode_receipt, encode_record, encode_registry,
+    encode_report, encode_winning_revision,
 };
 pub use error::WireError;
 pub use keys::{EnrollProof, KeyRotation, RelayBinding};

@@ -110,6 +110,12 @@ impl Database {
         self.db.open_tree(name).map_err(io)
     }
 
+    /// A number sled never gives out again, even after a crash (it may skip some). Call it
+    /// inside [`Database::write`], since it may write to disk.
+    pub(crate) fn generate_id(&self) -> sled::Result<u64> {
+        self.db.generate_id()
+    }
+
     /// The meta tree.
     pub(crate) fn meta(&self) -> &sled::Tree {
         &self.meta

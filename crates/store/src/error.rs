@@ -2,6 +2,10 @@
 
 use std::path::PathBuf;
 
+use alliance_core::org::OrgId;
+use alliance_core::period::Period;
+use alliance_core::receipt::ReportId;
+
 /// Why a store operation failed.
 ///
 /// `Io` and `Failed` mean the store can no longer be trusted to keep what it is given: after
@@ -35,6 +39,20 @@ pub enum StoreError {
         key: String,
         problem: String,
     },
+    /// A node was asked to store a revision that is not above the highest one it assigned
+    /// or learned from the hub: signing it could reuse a number.
+    #[error(
+        "cannot store revision {revision} of {org} for {period}: revisions must rise above {floor}, the highest already assigned or won at the hub"
+    )]
+    RevisionNotAbove {
+        org: OrgId,
+        period: Period,
+        revision: u64,
+        floor: u64,
+    },
+    /// A node was asked to update a signed report it does not hold.
+    #[error("cannot update report {0}: no signed report with this id is stored")]
+    UnknownReport(ReportId),
     /// sled or the file system failed (including a full disk).
     #[error("storage error: {0}")]
     Io(String),

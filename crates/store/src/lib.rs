@@ -37,9 +37,14 @@ mod error;
 mod fault;
 mod flusher;
 pub mod hub;
+pub mod node;
 mod value;
 
 pub use error::StoreError;
 pub use hub::{
     AuditKind, AuditRecord, HUB_FORMAT_VERSION, HubStore, JoinToken, REFUSALS_KEPT, StoredReport,
+};
+pub use node::{
+    DeliveryState, Draft, NODE_FORMAT_VERSION, NodeStore, OrgEntry, ReportEntry, Setup,
+    StoredRefusal,
 };

@@ -1,0 +1,230 @@
+//! The outbox: signed reports pushed upstream in the order they were queued, until the hub's
+//! verified receipt is stored (DESIGN.md §1, §7).
+//!
+//! - An entry leaves the outbox only in the transaction that stores the hub's receipt, or that
+//!   sets it aside with the upstream's final refusal; the queue then goes on with the next entry
+//!   (BAD_INPUTS 26).
+//! - A transient failure (unreachable, overloaded, timed out, an answer that does not verify)
+//!   stops the round: the same entry is tried again after a backoff that doubles up to the
+//!   configured maximum, with jitter so that many nodes coming back after an outage do not all
+//!   call at once.
+//! - Memory is bounded: a round reads at most [`WINDOW`] entries.
+//! - A crash after sending and before storing the receipt sends the envelope again after the
+//!   restart; the hub answers `duplicate`, and the node then fetches the receipt of the first
+//!   delivery, so the status shows the real outcome and nothing is counted twice.
+
+use std::time::Duration;
+
+use rand_core::{OsRng, RngCore};
+use tokio::sync::watch;
+
+use alliance_core::receipt::{OutcomeKind, Receipt};
+use alliance_envelope::Envelope;
+use alliance_store::{DeliveryState, ReportEntry, StoredRefusal};
+
+use super::{Node, NodeError};
+use crate::crash;
+use crate::upstream::{Delivery, UpstreamError};
+
+/// The most outbox entries one round reads.
+pub const WINDOW: usize = 32;
+
+/// How often reports held by a relay are looked up at the upstream.
+const HELD_POLL: Duration = Duration::from_secs(10);
+
+/// What a round did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Round {
+    /// Nothing is waiting to be sent.
+    Idle,
+    /// Entries left the outbox; go on at once.
+    Moved,
+    /// Only reports held by a relay are left; look them up again later.
+    Held,
+}
+
+impl Node {
+    /// Pushes the outbox until `stop` turns true. Returns the storage error that stopped it, if
+    /// one did: after it the node acknowledges nothing more.
+    pub async fn run_outbox(&self, mut stop: watch::Receiver<bool>) -> Result<(), NodeError> {
+        let mut failures: u32 = 0;
+        loop {
+            if *stop.borrow() {
+                return Ok(());
+            }
+            let wait = match self.push_round().await {
+                Ok(Round::Moved) => {
+                    failures = 0;
+                    continue;
+                }
+                Ok(Round::Idle) => {
+                    failures = 0;
+                    None
+                }
+                Ok(Round::Held) => {
+                    failures = 0;
+                    Some(HELD_POLL)
+                }
+                Err(NodeError::Upstream(error)) => {
+                    failures = failures.saturating_add(1);
+                    let wait = self.backoff(failures);
+                    tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, "delivery failed; will retry");
+                    Some(wait)
+                }
+                Err(error) => return Err(error),
+            };
+            let sleep = async {
+                match wait {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = stop.changed() => return Ok(()),
+                () = self.outbox_wake.notified() => {}
+                () = sleep => {}
+            }
+        }
+    }
+
+    /// Wakes the outbox, for a retry now rather than after the backoff.
+    pub fn wake_outbox(&self) {
+        self.outbox_wake.notify_one();
+    }
+
+    /// One pass over the head of the outbox, in order.
+    async fn push_round(&self) -> Result<Round, NodeError> {
+        let entries = self.store.outbox(WINDOW)?;
+        if entries.is_empty() {
+            return Ok(Round::Idle);
+        }
+        let mut moved = false;
+        for mut entry in entries {
+            let delivered = if entry.state == DeliveryState::HeldByRelay {
+                self.look_up(&mut entry).await?
+            } else {
+                self.send(&mut entry).await?
+            };
+            moved |= delivered;
+        }
+        Ok(if moved { Round::Moved } else { Round::Held })
+    }
+
+    /// Sends one entry. Returns whether it left the outbox; a transient failure is an error,
+    /// which ends the round.
+    async fn send(&self, entry: &mut ReportEntry) -> Result<bool, NodeError> {
+        entry.attempts = entry.attempts.saturating_add(1);
+        self.store.update_report(entry, false)?;
+        let answer = self.upstream.submit(&entry.envelope).await;
+        crash::point(crash::AFTER_SENDING);
+        match answer {
+            Ok(Delivery::Decided { receipt, envelope }) => {
+                self.note_contact();
+                let (receipt, envelope) = self.original_receipt(receipt, envelope).await;
+                self.decided(entry, &receipt, envelope).await?;
+                Ok(true)
+            }
+            Ok(Delivery::HeldByRelay { custody }) => {
+                self.note_contact();
+                entry.state = DeliveryState::HeldByRelay;
+                entry.custody_receipt = Some(custody);
+                self.store.update_report(entry, false)?;
+                self.store.durable().await?;
+                Ok(false)
+            }
+            Err(UpstreamError::Refused(refusal)) => {
+                self.note_contact();
+                tracing::warn!(report_id = %entry.report_id, reason = refusal.reason().as_str_name(), message = %refusal.message, "refused for good: set aside");
+                entry.state = DeliveryState::SetAside;
+                entry.refusal = Some(StoredRefusal {
+                    reason: refusal.reason().as_str_name().to_owned(),
+                    message: refusal.message,
+                });
+                self.store.update_report(entry, true)?;
+                self.store.durable().await?;
+                Ok(true)
+            }
+            Err(error) => {
+                self.note_error(&error);
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Asks the upstream for the hub's receipt of an entry a relay holds.
+    async fn look_up(&self, entry: &mut ReportEntry) -> Result<bool, NodeError> {
+        match self.upstream.receipt(entry.report_id).await {
+            Ok(Some((receipt, envelope))) => {
+                self.note_contact();
+                self.decided(entry, &receipt, envelope).await?;
+                Ok(true)
+            }
+            Ok(None) => {
+                self.note_contact();
+                Ok(false)
+            }
+            Err(UpstreamError::Refused(refusal)) => {
+                entry.state = DeliveryState::SetAside;
+                entry.refusal = Some(StoredRefusal {
+                    reason: refusal.reason().as_str_name().to_owned(),
+                    message: refusal.message,
+                });
+                self.store.update_report(entry, true)?;
+                self.store.durable().await?;
+                Ok(true)
+            }
+            Err(error) => {
+                self.note_error(&error);
+                Err(error.into())
+            }
+        }
+    }
+
+    /// For a duplicate (the node sent it before, then crashed before storing the answer), the
+    /// receipt of the first delivery says what the report did; if it cannot be had, the
+    /// duplicate receipt is kept, which is true too.
+    async fn original_receipt(&self, receipt: Receipt, envelope: Envelope) -> (Receipt, Envelope) {
+        if receipt.outcome.kind != OutcomeKind::Duplicate {
+            return (receipt, envelope);
+        }
+        match self.upstream.receipt(receipt.report_id).await {
+            Ok(Some((original, original_envelope)))
+                if original.outcome.kind != OutcomeKind::Duplicate =>
+            {
+                (original, original_envelope)
+            }
+            _ => (receipt, envelope),
+        }
+    }
+
+    /// Stores the hub's verified receipt and takes the entry out of the outbox.
+    async fn decided(
+        &self,
+        entry: &mut ReportEntry,
+        receipt: &Receipt,
+        envelope: Envelope,
+    ) -> Result<(), NodeError> {
+        crash::point(crash::BEFORE_RECEIPT_STORED);
+        self.store
+            .note_hub_revision(&entry.org, entry.period, receipt.outcome.winning_revision)?;
+        entry.state = DeliveryState::Decided;
+        entry.receipt = Some(envelope);
+        self.store.update_report(entry, true)?;
+        self.store.durable().await?;
+        tracing::info!(report_id = %entry.report_id, outcome = receipt.outcome.kind.as_str(), winning_revision = receipt.outcome.winning_revision, "hub receipt stored");
+        Ok(())
+    }
+
+    /// The wait before attempt `failures + 1`: doubling from the minimum, capped, with jitter
+    /// (between half and all of it).
+    fn backoff(&self, failures: u32) -> Duration {
+        let settings = &self.config.outbox;
+        let min = settings.min_backoff_ms.max(1);
+        let max = settings.max_backoff_seconds.saturating_mul(1000).max(min);
+        let full = min
+            .saturating_mul(1u64 << failures.saturating_sub(1).min(30))
+            .min(max);
+        let jitter = OsRng.next_u64() % (full / 2 + 1);
+        Duration::from_millis(full - jitter)
+    }
+}

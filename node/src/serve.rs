@@ -1,0 +1,140 @@
+//! `alliance-node serve`: the outbox and the admin API.
+//!
+//! - The outbox pushes signed reports to the upstream (see `node/outbox.rs`).
+//! - `NodeAdminService`, gRPC health and reflection listen on the admin socket
+//!   (`DIR/admin.sock`, mode 0600). Whoever can open the socket is the operator.
+//!
+//! Both stop when the shutdown future resolves (SIGTERM or ctrl-c in the binary): requests in
+//! flight are finished (for at most [`DRAIN_GRACE`]), the outbox stops between two entries, the
+//! database is flushed. A storage error stops the node too, and [`run`] returns it, so the process
+//! exits non-zero with it (BAD_INPUTS 25).
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::UnixListener;
+use tokio::sync::watch;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+
+use alliance_daemon::{serve as daemon_serve, tls};
+use alliance_proto::FILE_DESCRIPTOR_SET;
+use alliance_proto::pb::node_admin_service_server::NodeAdminServiceServer;
+
+use crate::config::ADMIN_SOCKET;
+use crate::node::Node;
+use crate::service::AdminService;
+
+/// How long a shutdown waits for requests in flight.
+const DRAIN_GRACE: Duration = Duration::from_secs(10);
+
+/// The largest request the admin socket takes: a CSV import of a few hundred thousand records.
+const ADMIN_MESSAGE_LIMIT: usize = 256 * 1024 * 1024;
+
+/// Opens the node in `data_dir` and serves it until SIGTERM or ctrl-c.
+pub async fn serve_dir(data_dir: &Path) -> anyhow::Result<()> {
+    tls::install_crypto_provider();
+    let node = Node::open(data_dir)
+        .with_context(|| format!("opening the node at {}", data_dir.display()))?;
+    let socket = data_dir.join(ADMIN_SOCKET);
+    let admin = daemon_serve::bind_admin_socket(&socket)
+        .with_context(|| format!("binding the admin socket {}", socket.display()))?;
+    run(Arc::new(node), admin, daemon_serve::shutdown_signal()).await
+}
+
+/// Serves `node` on `admin` (bound at `DIR/admin.sock`) and runs its outbox until `shutdown`
+/// resolves or the store fails; then finishes what is in flight, flushes and removes the
+/// socket file.
+pub async fn run(
+    node: Arc<Node>,
+    admin: UnixListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let socket_path = node.data_dir().join(ADMIN_SOCKET);
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_service_status("", ServingStatus::Serving).await;
+    health
+        .set_service_status("alliance.v1.NodeAdminService", ServingStatus::Serving)
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building the reflection service")?;
+
+    let (stop, stopped) = watch::channel(false);
+    let mut admin_server = tokio::spawn(
+        Server::builder()
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(
+                NodeAdminServiceServer::new(AdminService::new(node.clone()))
+                    .max_decoding_message_size(ADMIN_MESSAGE_LIMIT),
+            )
+            .serve_with_incoming_shutdown(daemon_serve::uds_incoming(admin), {
+                let mut stopped = stopped.clone();
+                async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                }
+            }),
+    );
+    let mut outbox = tokio::spawn({
+        let node = node.clone();
+        async move { node.run_outbox(stopped).await }
+    });
+    tracing::info!(path = %socket_path.display(), upstream = node.config().upstream, "node serving");
+
+    let mut outbox_done = None;
+    tokio::select! {
+        () = shutdown => tracing::info!("shutting down: finishing requests in flight"),
+        result = &mut outbox => outbox_done = Some(result),
+        result = &mut admin_server => {
+            let _ = stop.send(true);
+            outbox.abort();
+            return match result {
+                Ok(Ok(())) => Err(anyhow::anyhow!("the admin server stopped unexpectedly")),
+                Ok(Err(error)) => Err(anyhow::Error::new(error).context("the admin server failed")),
+                Err(join) => Err(anyhow::anyhow!("the admin server task panicked: {join}")),
+            };
+        }
+    }
+    health
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+    let _ = stop.send(true);
+    // An entry leaves the outbox only once its answer is stored, so stopping the outbox in the
+    // middle of a call loses nothing: the call is made again after the restart.
+    let outbox = match outbox_done {
+        Some(done) => done,
+        None => {
+            outbox.abort();
+            outbox.await
+        }
+    };
+    let drained = tokio::time::timeout(DRAIN_GRACE, admin_server).await;
+    match std::fs::remove_file(&socket_path) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => {
+            tracing::warn!(path = %socket_path.display(), %error, "could not remove the admin socket");
+        }
+    }
+    match outbox {
+        Ok(result) => result.context("the outbox stopped: the node acknowledges nothing more")?,
+        Err(join) if join.is_cancelled() => {}
+        Err(join) => anyhow::bail!("the outbox task panicked: {join}"),
+    }
+    match drained {
+        Ok(Ok(result)) => result.context("the admin server failed")?,
+        Ok(Err(join)) => anyhow::bail!("the admin server task panicked: {join}"),
+        Err(_) => tracing::warn!(
+            seconds = DRAIN_GRACE.as_secs(),
+            "admin requests still in flight after the grace period: stopped without them"
+        ),
+    }
+    node.flush().context("flushing the database at shutdown")?;
+    tracing::info!("stopped");
+    Ok(())
+}
