@@ -449,6 +449,11 @@ fn count_value(
             .iter()
             .filter(|(r, _)| !r.breakdowns.contains_key(dimension))
             .count();
+        // A breakdown no record gives is simply not kept: there is nothing to warn about, and
+        // a breakdown of nothing but "unknown" would say nothing.
+        if lacking == counts.len() {
+            continue;
+        }
         if lacking > 0 && !has_unknown {
             warnings.push(BuildWarning {
                 field: format!("{field}.breakdowns[{dimension:?}]"),

@@ -23,7 +23,7 @@ pub enum StoreError {
     Missing(PathBuf),
     /// Another process has the database open: sled holds an exclusive lock on its file.
     #[error(
-        "the database in {} is in use by another process (is `alliance-hub serve` running?)",
+        "the database in {} is in use by another process (is its daemon, `alliance-hub serve` or `alliance-node serve`, running?)",
         .0.display()
     )]
     Locked(PathBuf),

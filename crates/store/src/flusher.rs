@@ -12,7 +12,7 @@
 //! works under any executor (or none) and cannot be starved of the runtime's blocking pool.
 //! Starting one per busy spell costs microseconds against a flush's milliseconds.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use tokio::sync::oneshot;
 
@@ -65,10 +65,10 @@ impl GroupCommit {
             state.waiters.push((ticket, tx));
             if !state.running {
                 state.running = true;
-                let flusher = Arc::clone(shared);
+                let flusher = Arc::downgrade(shared);
                 let spawned = std::thread::Builder::new()
                     .name("alliance-store-flush".to_owned())
-                    .spawn(move || flusher.run());
+                    .spawn(move || Shared::run(&flusher));
                 if let Err(e) = spawned {
                     // Nobody will flush: answer everyone waiting now, so nobody hangs. Nothing
                     // was written wrongly, so the store is not latched; a later call retries.
@@ -100,14 +100,21 @@ impl GroupCommit {
 
 impl Shared {
     /// The flusher thread: flush rounds until nobody waits.
-    fn run(&self) {
+    ///
+    /// It holds the database only while it flushes: waiters are answered after it has let go,
+    /// so a caller that drops its store once `durable()` returns can open the database again at
+    /// once without finding it still held by this thread.
+    fn run(weak: &Weak<Shared>) {
         loop {
+            let Some(shared) = weak.upgrade() else {
+                return;
+            };
             // Read before flushing: every write counted here completed before the flush began,
             // so the flush covers it.
-            let target = self.db.written();
-            let result = self.db.flush();
-            let mut state = self.lock();
-            match result {
+            let target = shared.db.written();
+            let result = shared.db.flush();
+            let mut state = shared.lock();
+            let (answer, done) = match result {
                 Ok(()) => {
                     state.flushed = state.flushed.max(target);
                     let flushed = state.flushed;
@@ -116,20 +123,22 @@ impl Shared {
                         .partition::<Vec<_>, _>(|(ticket, _)| *ticket <= flushed);
                     state.waiters = waiting;
                     tracing::trace!(target, woken = done.len(), "group commit flushed");
-                    for (_, waiter) in done {
-                        let _ = waiter.send(Ok(()));
-                    }
+                    (Ok(()), done)
                 }
                 // The store is latched as failed now: everyone waiting hears of it, and later
                 // callers are refused before they wait.
-                Err(error) => {
-                    for (_, waiter) in state.waiters.drain(..) {
-                        let _ = waiter.send(Err(error.clone()));
-                    }
-                }
-            }
-            if state.waiters.is_empty() {
+                Err(error) => (Err(error), std::mem::take(&mut state.waiters)),
+            };
+            let finished = state.waiters.is_empty();
+            if finished {
                 state.running = false;
+            }
+            drop(state);
+            drop(shared);
+            for (_, waiter) in done {
+                let _ = waiter.send(answer.clone());
+            }
+            if finished {
                 return;
             }
         }

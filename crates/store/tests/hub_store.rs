@@ -37,7 +37,7 @@ fn a_database_open_elsewhere_is_locked() {
     assert_eq!(e, StoreError::Locked(path.clone()));
     assert!(
         e.to_string()
-            .contains("in use by another process (is `alliance-hub serve` running?)"),
+            .contains("in use by another process (is its daemon, `alliance-hub serve` or `alliance-node serve`, running?)"),
         "{e}"
     );
     drop(store);

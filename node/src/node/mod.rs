@@ -93,11 +93,7 @@ impl Node {
         let id: OrgId = org
             .parse()
             .map_err(|e| NodeError::Invalid(format!("org_id: {e}")))?;
-        if self
-            .keys
-            .lock()
-            .is_ok_and(|keys| keys.contains_key(&id))
-        {
+        if self.keys.lock().is_ok_and(|keys| keys.contains_key(&id)) {
             Ok(id)
         } else {
             Err(NodeError::NotFound(format!(
