@@ -97,9 +97,7 @@ impl Database {
         if !database_file(path).is_file() {
             return Err(StoreError::Missing(path.to_owned()));
         }
-        let db = config(path, cache_capacity_bytes)
-            .open()
-            .map_err(|e| open_error(path, e))?;
+        let db = open_waiting_for_lock(path, cache_capacity_bytes)?;
         let meta = db.open_tree(META).map_err(io)?;
         check_kind(&meta, kind)?;
         Ok(Database::new(db, meta, path))
@@ -108,12 +106,6 @@ impl Database {
     /// Opens (creating if needed) one tree. Call it when the store is opened, not per write.
     pub(crate) fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
         self.db.open_tree(name).map_err(io)
-    }
-
-    /// A number sled never gives out again, even after a crash (it may skip some). Call it
-    /// inside [`Database::write`], since it may write to disk.
-    pub(crate) fn generate_id(&self) -> sled::Result<u64> {
-        self.db.generate_id()
     }
 
     /// The meta tree.
@@ -268,6 +260,28 @@ fn config(path: &Path, cache_capacity_bytes: u64) -> sled::Config {
 /// sled's data file in a database directory; its presence is what "a database exists" means.
 fn database_file(path: &Path) -> PathBuf {
     path.join("db")
+}
+
+/// How long `open` waits for a lock held by a handle that is going away.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Opens with sled, waiting up to [`LOCK_WAIT`] while the database is locked: sled's
+/// background threads hold the lock for a moment after the last handle of this process is
+/// dropped, and a command that stops and reopens a database (or a test) would otherwise be
+/// refused. A lock held by a running daemon outlasts the wait and is refused as `Locked`.
+fn open_waiting_for_lock(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match config(path, cache_capacity_bytes).open() {
+            Ok(db) => return Ok(db),
+            Err(e) => match open_error(path, e) {
+                StoreError::Locked(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                error => return Err(error),
+            },
+        }
+    }
 }
 
 /// Maps an error of sled's `open` to `Locked` or `Exists` where it is one of those.

@@ -6,6 +6,7 @@
 //! | tree | key | value (after the version byte) |
 //! |---|---|---|
 //! | `meta` | `outbox_sequence` | `u64` BE: the last outbox sequence number given |
+//! | `meta` | `record_sequence` | `u64` BE: the last record id given |
 //! | `settings` | `setup` | JSON ([`Setup`]) |
 //! | `settings` | `framework`, `registry` | the hub-signed envelope, protobuf |
 //! | `orgs` | organisation id | JSON ([`OrgEntry`]) |
@@ -67,6 +68,7 @@ const SETUP_KEY: &str = "setup";
 const FRAMEWORK_KEY: &str = "framework";
 const REGISTRY_KEY: &str = "registry";
 const OUTBOX_SEQUENCE: &str = "outbox_sequence";
+const RECORD_SEQUENCE: &str = "record_sequence";
 
 /// The node's database. Cheap to clone; clones share the database, its group commit and its
 /// failed state.
@@ -266,33 +268,36 @@ impl NodeStore {
     }
 
     /// Stores records, all or none (one sled batch). A record whose id is 0 is new: it is
-    /// given a fresh id (sled's `generate_id` + 1, so never 0 and never reused, even after a
-    /// crash), written back into `records` once the batch is applied. A record with an id
+    /// given the next number of a counter kept in the same transaction (so ids start at 1,
+    /// rise, and are never reused, even after a crash), written back into `records` once the batch is applied. A record with an id
     /// replaces the one stored under its organisation and id.
     pub fn put_records(&self, records: &mut [Record]) -> Result<(), StoreError> {
         let inner = &self.inner;
+        let meta = inner.db.meta();
         let ids = inner.db.write(|| {
-            let mut ids = Vec::with_capacity(records.len());
-            let mut batch = sled::Batch::default();
-            for record in records.iter() {
-                let id = match record.id {
-                    0 => inner.db.generate_id()?.saturating_add(1),
-                    id => id,
-                };
-                // The encoding carries the id, so a new record is encoded with the one it gets.
-                let value = if id == record.id {
-                    alliance_proto::encode_record(record)
-                } else {
-                    alliance_proto::encode_record(&Record {
+            Ok((meta, &inner.records).transaction(|(meta, stored)| {
+                let mut sequence = tx_counter(meta, RECORD_SEQUENCE)?;
+                let mut ids = Vec::with_capacity(records.len());
+                for record in records.iter() {
+                    let id = match record.id {
+                        0 => {
+                            sequence = sequence.saturating_add(1);
+                            sequence
+                        }
+                        id => id,
+                    };
+                    // The encoding carries the id, so a new record is encoded with the one it
+                    // gets.
+                    let value = alliance_proto::encode_record(&Record {
                         id,
                         ..record.clone()
-                    })
-                };
-                batch.insert(record_key(&record.org, id), versioned(&value));
-                ids.push(id);
-            }
-            inner.records.apply_batch(batch)?;
-            Ok(ids)
+                    });
+                    stored.insert(record_key(&record.org, id), versioned(&value))?;
+                    ids.push(id);
+                }
+                meta.insert(RECORD_SEQUENCE, encode_u64(sequence))?;
+                Ok(ids)
+            })?)
         })?;
         for (record, id) in records.iter_mut().zip(ids) {
             record.id = id;
