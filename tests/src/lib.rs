@@ -9,11 +9,14 @@
 //! - [`HubProcess`] is a running `alliance-hub` on a temporary data directory, reached over TLS
 //!   (pinning the CA its `init` made) and through its command line, with [`EnrolledOrg`]s whose
 //!   keys the tests hold.
+//! - [`NodeProcess`] is a running `alliance-node` on a temporary data directory, enrolled at a
+//!   [`HubProcess`] and driven through its command line.
 //! - [`ReportBuilder`] makes framework-version-1 reports to sign and submit.
 //! - [`wire`] makes protobuf bytes by hand (reordered, unknown or deeply nested fields) and sends
 //!   them as raw gRPC requests.
 
 mod hub;
+pub mod node;
 mod report;
 pub mod view;
 pub mod wire;
@@ -22,6 +25,7 @@ pub use hub::{
     EnrolledOrg, HubProcess, READY_TIMEOUT, admin_channel, assert_refusal, enroll_request, hex,
     is_serving, join_code_in, now, read_ca, tls_channel,
 };
+pub use node::NodeProcess;
 pub use report::{PREPARED_AT, ReportBuilder, sign_report};
 
 use std::ffi::OsStr;

@@ -220,14 +220,16 @@ impl Node {
             }));
             (built.values, self.store.narratives(org, period)?)
         };
-        if !narratives.is_empty() {
-            warnings.push(Warning {
-                field: "narratives".to_owned(),
-                message: "narratives are free text and not covered by disclosure control: \
-                          make sure they name no victim or anyone who could identify one"
-                    .to_owned(),
-            });
-        }
+        // Always said, not only when there are narratives: the operator should know it before
+        // writing one.
+        warnings.push(Warning {
+            field: "narratives".to_owned(),
+            message: format!(
+                "narratives are free text and not covered by disclosure control ({} in this \
+                 report): make sure they name no victim or anyone who could identify one",
+                narratives.len()
+            ),
+        });
         if values.is_empty() && !withdrawn {
             warnings.push(Warning {
                 field: String::new(),
