@@ -1,5 +1,5 @@
 //! The binary answers `--help` with the command line of DESIGN.md §8, and refuses what it cannot
-//! do yet with a message that names the command.
+//! do with a message that says why.
 
 use std::process::{Command, Output};
 
@@ -74,11 +74,34 @@ fn a_record_takes_exactly_one_value() {
 }
 
 #[test]
-fn commands_not_built_yet_say_so() {
+fn a_directory_without_a_node_says_to_run_init() {
     let run = node(&["status", "--data", "/nonexistent/alliance-node"]);
     assert_eq!(run.status.code(), Some(1), "{run:?}");
+    let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(
-        String::from_utf8_lossy(&run.stderr).contains("`status` is not available"),
+        stderr.contains("there is no node in /nonexistent/alliance-node"),
+        "{run:?}"
+    );
+    assert!(stderr.contains("alliance-node init"), "{run:?}");
+}
+
+#[test]
+fn relay_mode_says_it_is_not_available_yet() {
+    let run = node(&[
+        "init",
+        "--data",
+        "/nonexistent/relay",
+        "--join",
+        "x",
+        "--relay",
+        "--listen",
+        "127.0.0.1:0",
+        "--public-addr",
+        "relay.example:7444",
+    ]);
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("relay mode is not available"),
         "{run:?}"
     );
 }
