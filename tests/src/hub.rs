@@ -6,11 +6,9 @@
 //! check over TLS; dropping the process kills it. Tests that need to change `hub.toml` first use
 //! [`HubProcess::init`], [`HubProcess::set_config`] and then [`HubProcess::serve`].
 
-use std::fs::OpenOptions;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use alliance_core::Receipt;
 use alliance_envelope::{Envelope, JoinCode, SigningKey, payload_type, sign, verify_pinned};
@@ -23,13 +21,8 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+use crate::process::{Daemon, POLL_INTERVAL, READY_TIMEOUT, parse_json, set_toml};
 use crate::{Binary, Run, TempDir, temp_dir};
-
-/// How long a hub may take to start answering, or to exit after SIGTERM. Generous: this is for
-/// readiness on a loaded machine, never for correctness.
-pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
-/// How often readiness is polled.
-const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// The data directory's name inside the test's temporary directory (`init` wants to create it).
 const DATA_DIR: &str = "hub";
@@ -43,10 +36,12 @@ const LOG_FILE: &str = "serve.log";
 /// A hub process on its own temporary data directory.
 #[derive(Debug)]
 pub struct HubProcess {
+    /// The `serve` process. Declared first so that it is killed before the temporary directory
+    /// is removed.
+    daemon: Daemon,
     temp: TempDir,
     data: PathBuf,
     port: u16,
-    child: Option<Child>,
     hub_key: [u8; 32],
 }
 
@@ -114,32 +109,19 @@ impl HubProcess {
             .unwrap_or_else(|_| panic!("hub.key holds {} bytes, not a 32-byte seed", seed.len()));
         let hub_key = SigningKey::from_seed(&seed).public_key();
         HubProcess {
+            daemon: Daemon::new(Binary::Hub, "hub", temp.path().join(LOG_FILE)),
             temp,
             data,
             port,
-            child: None,
             hub_key,
         }
     }
 
-    /// Sets `key` of table `[table]` in `hub.toml` (creating the table if needed). Takes effect
-    /// at the next `serve`; commands run while the hub is stopped read it at once.
+    /// Sets `key` of table `[table]` in `hub.toml` (creating the table if needed, or the top
+    /// level when `table` is empty). Takes effect at the next `serve`; commands run while the hub
+    /// is stopped read it at once.
     pub fn set_config(&self, table: &str, key: &str, value: impl Into<toml::Value>) {
-        let path = self.data.join("hub.toml");
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("could not read {}: {e}", path.display()));
-        let mut config: toml::Table = text
-            .parse()
-            .unwrap_or_else(|e| panic!("hub.toml is not TOML: {e}\n{text}"));
-        let section = config
-            .entry(table)
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        let Some(section) = section.as_table_mut() else {
-            panic!("[{table}] in hub.toml is not a table:\n{text}");
-        };
-        section.insert(key.to_owned(), value.into());
-        std::fs::write(&path, config.to_string())
-            .unwrap_or_else(|e| panic!("could not write {}: {e}", path.display()));
+        set_toml(&self.data.join("hub.toml"), table, key, value.into());
     }
 
     /// Starts `alliance-hub serve` and waits until it is ready: its admin socket exists and it
@@ -153,28 +135,7 @@ impl HubProcess {
     /// Starts `alliance-hub serve` and waits until it is ready, or until it exits: then the
     /// error is its log.
     async fn try_serve(&mut self) -> Result<(), String> {
-        assert!(self.child.is_none(), "the hub is already running");
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .unwrap_or_else(|e| panic!("could not open the serve log: {e}"));
-        let log_err = log
-            .try_clone()
-            .unwrap_or_else(|e| panic!("could not open the serve log: {e}"));
-        let child = Command::new(Binary::Hub.path())
-            .arg("serve")
-            .arg("--data")
-            .arg(&self.data)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(log_err))
-            .env_remove("RUST_BACKTRACE")
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .spawn()
-            .unwrap_or_else(|e| panic!("could not start alliance-hub serve: {e}"));
-        self.child = Some(child);
+        self.daemon.spawn(&self.data, |_| {});
         self.wait_ready().await
     }
 
@@ -184,45 +145,18 @@ impl HubProcess {
     /// It waits asynchronously, so that the test's runtime goes on driving the connections it
     /// holds: a graceful shutdown waits for them to close.
     pub async fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            panic!("the hub is not running");
-        };
-        let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap_or_else(|e| panic!("could not run kill -TERM: {e}"));
-        assert!(status.success(), "kill -TERM failed: {status}");
-        let exit = wait_with_timeout(&mut child, READY_TIMEOUT).await;
-        let Some(exit) = exit else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "the hub did not exit within {READY_TIMEOUT:?} of SIGTERM; its log:\n{}",
-                self.log()
-            );
-        };
-        assert!(
-            exit.success(),
-            "the hub exited with {exit} after SIGTERM; its log:\n{}",
-            self.log()
-        );
+        self.daemon.stop().await;
     }
 
     /// Kills the hub with SIGKILL (nothing in flight is finished, nothing more is flushed).
     pub fn kill(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            panic!("the hub is not running");
-        };
-        child
-            .kill()
-            .unwrap_or_else(|e| panic!("could not kill the hub: {e}"));
-        let _ = child.wait();
+        self.daemon.kill();
     }
 
     /// Serves again after [`HubProcess::stop`] or [`HubProcess::kill`] (or stops it first with
     /// SIGTERM when it is running), on the same data directory and port.
     pub async fn restart(&mut self) {
-        if self.child.is_some() {
+        if self.daemon.is_started() {
             self.stop().await;
         }
         self.serve().await;
@@ -230,10 +164,7 @@ impl HubProcess {
 
     /// Whether the `serve` process is running (it may still have exited on its own).
     pub fn is_running(&mut self) -> bool {
-        match &mut self.child {
-            Some(child) => matches!(child.try_wait(), Ok(None)),
-            None => false,
-        }
+        self.daemon.is_running()
     }
 
     /// The data directory.
@@ -263,11 +194,7 @@ impl HubProcess {
 
     /// Everything `serve` printed so far (over every restart).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.temp.path().join(LOG_FILE)
+        self.daemon.log()
     }
 
     /// Runs `alliance-hub ARGS --data DIR` to completion.
@@ -301,17 +228,18 @@ impl HubProcess {
         let mut args = args.to_vec();
         args.push("--json");
         let run = self.cli_ok(&args);
-        serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
-            panic!(
-                "alliance-hub {args:?} did not print JSON ({e}):\n{}",
-                run.stdout
-            )
-        })
+        parse_json(Binary::Hub, &args, &run.stdout)
     }
 
     /// `alliance-hub view --period PERIOD --by BY --json`.
     pub fn view_json(&self, period: &str, by: &str) -> serde_json::Value {
         self.cli_json(&["view", "--period", period, "--by", by])
+    }
+
+    /// The total of awareness.activities that `view --period PERIOD --by BY` shows for `group`,
+    /// as (lo, hi).
+    pub fn activities_total(&self, period: &str, by: &str, group: &str) -> (u64, u64) {
+        crate::view::count_total(&self.view_json(period, by), group, "awareness.activities")
     }
 
     /// `alliance-hub audit --json`.
@@ -500,10 +428,7 @@ impl HubProcess {
         let started = Instant::now();
         let socket = self.data.join("admin.sock");
         loop {
-            if let Some(child) = &mut self.child
-                && let Ok(Some(exit)) = child.try_wait()
-            {
-                self.child = None;
+            if let Some(exit) = self.daemon.exited() {
                 return Err(format!("(exit status {exit})\n{}", self.log()));
             }
             if socket.exists() && self.health_ok().await && admin_serving(&socket).await {
@@ -519,15 +444,6 @@ impl HubProcess {
                 );
             }
             tokio::time::sleep(POLL_INTERVAL).await;
-        }
-    }
-}
-
-impl Drop for HubProcess {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
         }
     }
 }
@@ -648,18 +564,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap_or_else(|e| panic!("a bound listener has an address: {e}"))
         .port()
-}
-
-async fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let started = Instant::now();
-    while started.elapsed() < timeout {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) => tokio::time::sleep(POLL_INTERVAL).await,
-            Err(e) => panic!("could not wait for the hub: {e}"),
-        }
-    }
-    None
 }
 
 /// Lowercase hex.

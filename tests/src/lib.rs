@@ -17,15 +17,17 @@
 
 mod hub;
 pub mod node;
+mod process;
 mod report;
 pub mod view;
 pub mod wire;
 
 pub use hub::{
-    EnrolledOrg, HubProcess, READY_TIMEOUT, admin_channel, assert_refusal, enroll_request, hex,
-    is_serving, join_code_in, now, read_ca, tls_channel,
+    EnrolledOrg, HubProcess, admin_channel, assert_refusal, enroll_request, hex, is_serving,
+    join_code_in, now, read_ca, tls_channel,
 };
 pub use node::NodeProcess;
+pub use process::READY_TIMEOUT;
 pub use report::{PREPARED_AT, ReportBuilder, sign_report};
 
 use std::ffi::OsStr;

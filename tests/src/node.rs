@@ -7,31 +7,31 @@
 //! Every node the harness enrolls gets a quick outbox (100 ms first backoff, 1 s at most), so
 //! retries after a hub outage take a second, not minutes.
 
-use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::hub::{admin_channel, is_serving};
-use crate::{Binary, HubProcess, READY_TIMEOUT, Run, TempDir, temp_dir};
+use crate::process::{Daemon, POLL_INTERVAL, READY_TIMEOUT, parse_json, set_toml};
+use crate::{Binary, HubProcess, Run, TempDir, temp_dir};
 
 /// The data directory's name inside the test's temporary directory.
 const DATA_DIR: &str = "node";
 /// Where `serve` writes its standard output and error, beside the data directory.
 const LOG_FILE: &str = "serve.log";
-/// How often readiness and status are polled.
-const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// How long a delivery may take in the tests (several backoffs of at most a second each).
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A node process on its own temporary data directory.
 #[derive(Debug)]
 pub struct NodeProcess {
+    /// The `serve` process. Declared first so that it is killed before the temporary directory
+    /// is removed.
+    daemon: Daemon,
     temp: TempDir,
     data: PathBuf,
-    child: Option<Child>,
 }
 
 impl Default for NodeProcess {
@@ -46,9 +46,9 @@ impl NodeProcess {
         let temp = temp_dir();
         let data = temp.path().join(DATA_DIR);
         NodeProcess {
+            daemon: Daemon::new(Binary::Node, "node", temp.path().join(LOG_FILE)),
             temp,
             data,
-            child: None,
         }
     }
 
@@ -91,24 +91,7 @@ impl NodeProcess {
     /// Sets `key` of `[table]` in `node.toml` (the top level when `table` is empty). Takes
     /// effect at the next `serve` or direct-mode command.
     pub fn set_config(&self, table: &str, key: &str, value: impl Into<toml::Value>) {
-        let path = self.data.join("node.toml");
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("could not read {}: {e}", path.display()));
-        let mut config: toml::Table = text
-            .parse()
-            .unwrap_or_else(|e| panic!("node.toml is not TOML: {e}\n{text}"));
-        let section = if table.is_empty() {
-            &mut config
-        } else {
-            config
-                .entry(table)
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-                .as_table_mut()
-                .unwrap_or_else(|| panic!("[{table}] in node.toml is not a table:\n{text}"))
-        };
-        section.insert(key.to_owned(), value.into());
-        std::fs::write(&path, config.to_string())
-            .unwrap_or_else(|e| panic!("could not write {}: {e}", path.display()));
+        set_toml(&self.data.join("node.toml"), table, key, value.into());
     }
 
     /// Starts `alliance-node serve` and waits until its admin socket answers SERVING.
@@ -119,34 +102,12 @@ impl NodeProcess {
     /// [`NodeProcess::serve`] with extra environment variables, such as
     /// `("FAILPOINTS", "after-sending=return")`.
     pub async fn serve_with_env(&mut self, env: &[(&str, &str)]) {
-        assert!(self.child.is_none(), "the node is already running");
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .unwrap_or_else(|e| panic!("could not open the serve log: {e}"));
-        let log_err = log
-            .try_clone()
-            .unwrap_or_else(|e| panic!("could not open the serve log: {e}"));
-        let mut command = Command::new(Binary::Node.path());
-        command
-            .arg("serve")
-            .arg("--data")
-            .arg(&self.data)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(log_err))
-            .env_remove("RUST_BACKTRACE")
-            .env_remove("FAILPOINTS")
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1");
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("could not start alliance-node serve: {e}"));
-        self.child = Some(child);
+        self.daemon.spawn(&self.data, |command| {
+            command.env_remove("FAILPOINTS");
+            for (name, value) in env {
+                command.env(name, value);
+            }
+        });
         self.wait_ready().await;
     }
 
@@ -154,10 +115,7 @@ impl NodeProcess {
         let started = Instant::now();
         let socket = self.socket_path();
         loop {
-            if let Some(child) = &mut self.child
-                && let Ok(Some(exit)) = child.try_wait()
-            {
-                self.child = None;
+            if let Some(exit) = self.daemon.exited() {
                 panic!(
                     "alliance-node serve exited ({exit}) before it was ready; its log:\n{}",
                     self.log()
@@ -180,64 +138,22 @@ impl NodeProcess {
 
     /// Stops the node with SIGTERM and waits for it to exit, which must be with status 0.
     pub async fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            panic!("the node is not running");
-        };
-        let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap_or_else(|e| panic!("could not run kill -TERM: {e}"));
-        assert!(status.success(), "kill -TERM failed: {status}");
-        let Some(exit) = wait_with_timeout(&mut child, READY_TIMEOUT).await else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "the node did not exit within {READY_TIMEOUT:?} of SIGTERM; its log:\n{}",
-                self.log()
-            );
-        };
-        assert!(
-            exit.success(),
-            "the node exited with {exit} after SIGTERM; its log:\n{}",
-            self.log()
-        );
+        self.daemon.stop().await;
     }
 
     /// Kills the node with SIGKILL.
     pub fn kill(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            panic!("the node is not running");
-        };
-        child
-            .kill()
-            .unwrap_or_else(|e| panic!("could not kill the node: {e}"));
-        let _ = child.wait();
+        self.daemon.kill();
     }
 
     /// Waits for a node that ends by itself (at a crash point) to exit, and returns how it did.
     pub async fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let Some(mut child) = self.child.take() else {
-            panic!("the node is not running");
-        };
-        match wait_with_timeout(&mut child, timeout).await {
-            Some(exit) => exit,
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "the node did not exit by itself within {timeout:?}; its log:\n{}",
-                    self.log()
-                );
-            }
-        }
+        self.daemon.wait_exit(timeout).await
     }
 
     /// Whether the `serve` process runs.
     pub fn is_running(&mut self) -> bool {
-        match &mut self.child {
-            Some(child) => matches!(child.try_wait(), Ok(None)),
-            None => false,
-        }
+        self.daemon.is_running()
     }
 
     /// The data directory.
@@ -257,11 +173,7 @@ impl NodeProcess {
 
     /// Everything `serve` printed so far (over every restart).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.temp.path().join(LOG_FILE)
+        self.daemon.log()
     }
 
     /// The ids of the key files in `DIR/keys/`.
@@ -337,12 +249,7 @@ impl NodeProcess {
         let mut args = args.to_vec();
         args.push("--json");
         let run = self.cli_ok(&args);
-        serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
-            panic!(
-                "alliance-node {args:?} did not print JSON ({e}):\n{}",
-                run.stdout
-            )
-        })
+        parse_json(Binary::Node, &args, &run.stdout)
     }
 
     /// Runs a command that must fail, and returns its error output (lowercase), which must name
@@ -378,6 +285,19 @@ impl NodeProcess {
         self.cli_ok(&all);
     }
 
+    /// `record add` of `value` awareness activities (awareness.activities) on `date`, which must
+    /// succeed.
+    pub fn add_activities(&self, date: &str, value: u64) {
+        self.record_add(&[
+            "--date",
+            date,
+            "--indicator",
+            "awareness.activities",
+            "--value",
+            &value.to_string(),
+        ]);
+    }
+
     /// `report submit --period P`, which must succeed; returns (revision, report id in hex) as
     /// printed.
     pub fn submit(&self, period: &str) -> (u64, String) {
@@ -403,6 +323,16 @@ impl NodeProcess {
         }
     }
 
+    /// Polls `status --json` until the report `report_id` (hex) is decided, and returns the
+    /// status.
+    pub async fn wait_decided(&self, report_id: &str) -> Value {
+        self.wait_for(
+            |s| report_in(s, report_id)["state"] == "decided",
+            DELIVERY_TIMEOUT,
+        )
+        .await
+    }
+
     /// Waits until nothing is pending (or held by a relay) and at least `reports` reports are
     /// in the status.
     pub async fn wait_all_delivered(&self, reports: usize) -> Value {
@@ -417,15 +347,6 @@ impl NodeProcess {
             DELIVERY_TIMEOUT,
         )
         .await
-    }
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 
@@ -547,21 +468,9 @@ pub fn assert_view_shows_preview(view: &Value, preview: &Value, org: &str, count
             }
         }
     }
-    let org_rows = rows.iter().filter(|r| r["group"] == org).count();
+    let org_rows = crate::view::rows_of(view, org);
     assert_eq!(
         org_rows, expected_rows,
         "the hub shows other values for {org} than the node's preview:\npreview {preview:#}\nview {view:#}"
     );
-}
-
-async fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let started = Instant::now();
-    while started.elapsed() < timeout {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) => tokio::time::sleep(POLL_INTERVAL).await,
-            Err(e) => panic!("could not wait for the node: {e}"),
-        }
-    }
-    None
 }

@@ -44,6 +44,11 @@ pub fn rows(view: &Value) -> &Vec<Value> {
         .unwrap_or_else(|| panic!("the view has no rows array:\n{view:#}"))
 }
 
+/// How many rows of a view are shown for `group`.
+pub fn rows_of(view: &Value, group: &str) -> usize {
+    rows(view).iter().filter(|r| r["group"] == group).count()
+}
+
 /// The equivocations a view flags.
 pub fn equivocations(view: &Value) -> &Vec<Value> {
     view["equivocations"]

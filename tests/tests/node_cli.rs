@@ -4,8 +4,8 @@
 //! and the node's status showing the hub's receipt. Then the record commands (list, CSV import
 //! all or nothing, delete) and the commands in direct mode while the node is stopped.
 
-use alliance_tests::node::{DELIVERY_TIMEOUT, assert_view_shows_preview, report_in};
-use alliance_tests::view::count_total;
+use alliance_tests::node::{assert_view_shows_preview, report_in};
+use alliance_tests::view::rows_of;
 use alliance_tests::{HubProcess, NodeProcess};
 use serde_json::Value;
 
@@ -90,12 +90,7 @@ async fn a_report_made_from_the_command_line_reaches_the_hub_exactly_as_previewe
     let (revision, report_id) = node.submit("2009");
     assert_eq!(revision, 1);
 
-    let status = node
-        .wait_for(
-            |s| report_in(s, &report_id)["state"] == "decided",
-            DELIVERY_TIMEOUT,
-        )
-        .await;
+    let status = node.wait_decided(&report_id).await;
     let report = report_in(&status, &report_id);
     assert_eq!(report["receipt"]["outcome"], "accepted", "{report:#}");
     assert_eq!(report["receipt"]["revision"], 1);
@@ -172,22 +167,8 @@ async fn a_csv_import_stores_every_row_or_none_naming_the_bad_line_and_column() 
 async fn a_deleted_record_no_longer_counts() {
     let hub = HubProcess::start().await;
     let (node, _) = NodeProcess::enrolled(&hub, "ke-cotu");
-    node.record_add(&[
-        "--date",
-        "2009-03-01",
-        "--indicator",
-        "awareness.activities",
-        "--value",
-        "12",
-    ]);
-    node.record_add(&[
-        "--date",
-        "2009-04-01",
-        "--indicator",
-        "awareness.activities",
-        "--value",
-        "5",
-    ]);
+    node.add_activities("2009-03-01", 12);
+    node.add_activities("2009-04-01", 5);
     let list = node.cli_json(&["record", "list"]);
     let id = list[1]["id"].as_u64().expect("a record id").to_string();
     assert_eq!(
@@ -250,21 +231,14 @@ async fn a_record_the_framework_refuses_is_not_stored_and_the_error_names_the_fi
 async fn commands_work_while_the_node_is_stopped_and_serve_delivers_what_they_queued() {
     let hub = HubProcess::start().await;
     let (mut node, _) = NodeProcess::enrolled(&hub, "ke-cotu");
-    node.record_add(&[
-        "--date",
-        "2009-03-01",
-        "--indicator",
-        "awareness.activities",
-        "--value",
-        "7",
-    ]);
+    node.add_activities("2009-03-01", 7);
     let run = node.cli_ok(["report", "submit", "--period", "2009"]);
     assert!(run.stdout.contains("serve"), "{run:?}");
     let status = node.status_json();
     assert_eq!(status["running"], false);
     assert_eq!(status["organisations"][0]["pending"], 1, "{status:#}");
     assert_eq!(
-        count_rows_of(&hub.view_json("2009", "org"), "ke-cotu"),
+        rows_of(&hub.view_json("2009", "org"), "ke-cotu"),
         0,
         "nothing is delivered while the node is stopped"
     );
@@ -275,24 +249,10 @@ async fn commands_work_while_the_node_is_stopped_and_serve_delivers_what_they_qu
         status["organisations"][0]["reports"][0]["receipt"]["outcome"], "accepted",
         "{status:#}"
     );
-    assert_eq!(
-        count_total(
-            &hub.view_json("2009", "org"),
-            "ke-cotu",
-            "awareness.activities"
-        ),
-        (7, 7)
-    );
+    assert_eq!(hub.activities_total("2009", "org", "ke-cotu"), (7, 7));
     node.stop().await;
     // And status reads the stopped node's database.
     let stopped = node.status_json();
     assert_eq!(stopped["running"], false);
     assert_eq!(stopped["organisations"][0]["decided"], 1, "{stopped:#}");
-}
-
-fn count_rows_of(view: &Value, org: &str) -> usize {
-    alliance_tests::view::rows(view)
-        .iter()
-        .filter(|r| r["group"] == org)
-        .count()
 }

@@ -15,17 +15,6 @@ use alliance_tests::view::{count_total, equivocations};
 use alliance_tests::{Binary, HubProcess, NodeProcess};
 use serde_json::Value;
 
-fn add_activities(node: &NodeProcess, date: &str, value: u64) {
-    node.record_add(&[
-        "--date",
-        date,
-        "--indicator",
-        "awareness.activities",
-        "--value",
-        &value.to_string(),
-    ]);
-}
-
 fn unhex(text: &str) -> [u8; 32] {
     let bytes: Vec<u8> = (0..text.len())
         .step_by(2)
@@ -125,7 +114,7 @@ async fn crash_at(point: &str, during_the_command: bool) {
     let (mut node, _) = NodeProcess::enrolled(&hub, "ke-cotu");
     let armed = format!("{point}=return");
     node.serve_with_env(&[("FAILPOINTS", &armed)]).await;
-    add_activities(&node, "2009-03-01", 12);
+    node.add_activities("2009-03-01", 12);
 
     let run = node.cli(["report", "submit", "--period", "2009"]);
     if during_the_command {
@@ -146,7 +135,7 @@ async fn crash_at(point: &str, during_the_command: bool) {
 
     node.serve().await;
     node.wait_all_delivered(1).await;
-    add_activities(&node, "2009-06-01", 5);
+    node.add_activities("2009-06-01", 5);
     let (revision, _) = node.submit("2009");
     assert!(revision >= 2, "a revision number was given out twice");
     let status = node
@@ -188,7 +177,7 @@ async fn a_crash_before_the_receipt_is_stored_counts_nothing_twice() {
 async fn sigkill_during_a_burst_of_submissions_loses_nothing_and_counts_nothing_twice() {
     let hub = HubProcess::start().await;
     let (mut node, _) = NodeProcess::enrolled(&hub, "ke-cotu");
-    add_activities(&node, "2009-03-01", 12);
+    node.add_activities("2009-03-01", 12);
     node.serve().await;
 
     let data = node.data_dir().to_owned();

@@ -3,7 +3,6 @@
 //! by the old key, is still accepted by the hub within the grace period.
 
 use alliance_tests::node::report_in;
-use alliance_tests::view::count_total;
 use alliance_tests::{HubProcess, NodeProcess};
 
 #[tokio::test]
@@ -11,14 +10,7 @@ async fn queued_reports_are_re_signed_on_rotation_and_keep_their_report_ids() {
     let hub = HubProcess::start().await;
     let (mut node, summary) = NodeProcess::enrolled(&hub, "ke-cotu");
     let old_key = summary["key_id"].as_str().expect("key id").to_owned();
-    node.record_add(&[
-        "--date",
-        "2009-03-01",
-        "--indicator",
-        "awareness.activities",
-        "--value",
-        "12",
-    ]);
+    node.add_activities("2009-03-01", 12);
     let (_, report_id) = node.submit("2009");
     let exported = node.scratch_dir().join("2009.json");
     node.cli_ok([
@@ -80,24 +72,12 @@ async fn queued_reports_are_re_signed_on_rotation_and_keep_their_report_ids() {
     assert_eq!(report["state"], "decided", "{status:#}");
     assert_eq!(report["receipt"]["outcome"], "accepted", "{report:#}");
     assert_eq!(report["receipt"]["winning_report_id"], report_id.as_str());
-    assert_eq!(
-        count_total(
-            &hub.view_json("2009", "org"),
-            "ke-cotu",
-            "awareness.activities"
-        ),
-        (12, 12)
-    );
+    assert_eq!(hub.activities_total("2009", "org", "ke-cotu"), (12, 12));
 
     // New reports are signed by the new key, which the hub accepts.
     let (revision, second) = node.submit("2009");
     assert_eq!(revision, 2);
-    let status = node
-        .wait_for(
-            |s| report_in(s, &second)["state"] == "decided",
-            alliance_tests::node::DELIVERY_TIMEOUT,
-        )
-        .await;
+    let status = node.wait_decided(&second).await;
     assert_eq!(
         report_in(&status, &second)["receipt"]["outcome"],
         "accepted",

@@ -5,31 +5,15 @@
 //! organisation's values out of the hub's view.
 
 use alliance_tests::node::{DELIVERY_TIMEOUT, report_in};
-use alliance_tests::view::{count_total, rows};
+use alliance_tests::view::{rows, rows_of};
 use alliance_tests::{HubProcess, NodeProcess};
-use serde_json::Value;
-
-fn add_activities(node: &NodeProcess, date: &str, value: u64) {
-    node.record_add(&[
-        "--date",
-        date,
-        "--indicator",
-        "awareness.activities",
-        "--value",
-        &value.to_string(),
-    ]);
-}
-
-fn rows_of(view: &Value, org: &str) -> usize {
-    rows(view).iter().filter(|r| r["group"] == org).count()
-}
 
 #[tokio::test]
 async fn a_report_submitted_while_the_hub_is_down_is_delivered_when_it_comes_back() {
     let mut hub = HubProcess::start().await;
     let (mut node, _) = NodeProcess::enrolled(&hub, "ke-cotu");
     node.serve().await;
-    add_activities(&node, "2009-03-01", 12);
+    node.add_activities("2009-03-01", 12);
     hub.stop().await;
 
     let (revision, report_id) = node.submit("2009");
@@ -44,26 +28,14 @@ async fn a_report_submitted_while_the_hub_is_down_is_delivered_when_it_comes_bac
     assert_eq!(status["organisations"][0]["pending"], 1, "{status:#}");
 
     hub.serve().await;
-    let status = node
-        .wait_for(
-            |s| report_in(s, &report_id)["state"] == "decided",
-            DELIVERY_TIMEOUT,
-        )
-        .await;
+    let status = node.wait_decided(&report_id).await;
     let report = report_in(&status, &report_id);
     assert_eq!(report["receipt"]["outcome"], "accepted", "{report:#}");
     assert!(
         report["attempts"].as_u64().is_some_and(|a| a >= 2),
         "delivered at the first attempt while the hub was down? {report:#}"
     );
-    assert_eq!(
-        count_total(
-            &hub.view_json("2009", "org"),
-            "ke-cotu",
-            "awareness.activities"
-        ),
-        (12, 12)
-    );
+    assert_eq!(hub.activities_total("2009", "org", "ke-cotu"), (12, 12));
     node.stop().await;
 }
 
@@ -75,7 +47,7 @@ async fn an_upstream_whose_certificate_comes_from_another_ca_is_sent_nothing() {
     hub_b.add_org("ke-cotu", "national_centre", "KE", "africa");
     let (mut node, _) = NodeProcess::enrolled(&hub_a, "ke-cotu");
     node.set_config("", "upstream", hub_b.addr());
-    add_activities(&node, "2009-03-01", 12);
+    node.add_activities("2009-03-01", 12);
     node.serve().await;
 
     let (_, report_id) = node.submit("2009");
@@ -117,8 +89,8 @@ async fn an_envelope_refused_for_good_is_set_aside_and_the_queue_goes_on() {
     hub.set_config("limits", "max_message_bytes", 3000);
     hub.serve().await;
     let (mut node, _) = NodeProcess::enrolled(&hub, "ke-cotu");
-    add_activities(&node, "2009-03-01", 12);
-    add_activities(&node, "2010-03-01", 20);
+    node.add_activities("2009-03-01", 12);
+    node.add_activities("2010-03-01", 20);
     let narrative = "Awareness raising in the Mombasa port area. ".repeat(120);
     assert!(narrative.len() > 5000);
     node.cli_ok([
@@ -153,14 +125,7 @@ async fn an_envelope_refused_for_good_is_set_aside_and_the_queue_goes_on() {
     assert_eq!(status["organisations"][0]["set_aside"], 1, "{status:#}");
     assert_eq!(status["organisations"][0]["decided"], 1, "{status:#}");
     assert_eq!(rows_of(&hub.view_json("2009", "org"), "ke-cotu"), 0);
-    assert_eq!(
-        count_total(
-            &hub.view_json("2010", "org"),
-            "ke-cotu",
-            "awareness.activities"
-        ),
-        (20, 20)
-    );
+    assert_eq!(hub.activities_total("2010", "org", "ke-cotu"), (20, 20));
     // The text status shows it too.
     let text = node.cli_ok(["status"]);
     assert!(text.stdout.contains("set aside"), "{text:?}");
@@ -172,8 +137,8 @@ async fn a_report_sent_after_its_key_was_revoked_is_set_aside_with_the_hubs_reas
     let hub = HubProcess::start().await;
     let (mut node, summary) = NodeProcess::enrolled(&hub, "ke-cotu");
     let key_id = summary["key_id"].as_str().expect("key id").to_owned();
-    add_activities(&node, "2009-03-01", 12);
-    add_activities(&node, "2010-03-01", 20);
+    node.add_activities("2009-03-01", 12);
+    node.add_activities("2010-03-01", 20);
     let (_, first) = node.submit("2009");
     hub.cli_ok([
         "org",
@@ -212,8 +177,8 @@ async fn a_withdrawal_takes_the_organisations_values_out_of_the_view() {
     let hub = HubProcess::start().await;
     let (mut node, _) = NodeProcess::enrolled(&hub, "ke-cotu");
     let (other, _) = NodeProcess::enrolled(&hub, "ug-notu");
-    add_activities(&node, "2009-03-01", 12);
-    add_activities(&other, "2009-05-01", 4);
+    node.add_activities("2009-03-01", 12);
+    other.add_activities("2009-05-01", 4);
     other.submit("2009");
     node.submit("2009");
     node.serve().await;
@@ -222,11 +187,7 @@ async fn a_withdrawal_takes_the_organisations_values_out_of_the_view() {
     node.wait_all_delivered(1).await;
     other.wait_all_delivered(1).await;
     assert_eq!(
-        count_total(
-            &hub.view_json("2009", "alliance"),
-            "alliance",
-            "awareness.activities"
-        ),
+        hub.activities_total("2009", "alliance", "alliance"),
         (16, 16)
     );
 
@@ -234,12 +195,7 @@ async fn a_withdrawal_takes_the_organisations_values_out_of_the_view() {
     let (revision, id) =
         alliance_tests::node::parse_queued(&run.stdout).expect("withdraw prints the revision");
     assert_eq!(revision, 2);
-    let status = node
-        .wait_for(
-            |s| report_in(s, &id)["state"] == "decided",
-            DELIVERY_TIMEOUT,
-        )
-        .await;
+    let status = node.wait_decided(&id).await;
     let report = report_in(&status, &id);
     assert_eq!(report["withdrawn"], true, "{report:#}");
     assert_eq!(report["receipt"]["outcome"], "accepted", "{report:#}");
@@ -252,14 +208,7 @@ async fn a_withdrawal_takes_the_organisations_values_out_of_the_view() {
             .all(|r| r["count"]["hi"] == 0 || r["count"].is_null()),
         "the withdrawn organisation still counts: {view:#}"
     );
-    assert_eq!(
-        count_total(
-            &hub.view_json("2009", "alliance"),
-            "alliance",
-            "awareness.activities"
-        ),
-        (4, 4)
-    );
+    assert_eq!(hub.activities_total("2009", "alliance", "alliance"), (4, 4));
     node.stop().await;
     other.stop().await;
 }

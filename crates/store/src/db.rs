@@ -40,6 +40,8 @@ pub(crate) struct Database {
     db: sled::Db,
     meta: sled::Tree,
     path: PathBuf,
+    /// sled's log file, opened again to be synced after each flush (see [`Database::flush`]).
+    log: std::fs::File,
     /// The message of the first write or flush that failed. Once set, never cleared: the
     /// store's state on disk is unknown, so nothing more may be acknowledged.
     failure: OnceLock<String>,
@@ -82,8 +84,9 @@ impl Database {
         meta.insert(FORMAT_VERSION_KEY, &kind.format_version.to_be_bytes())
             .map_err(io)?;
         meta.insert(KIND_KEY, kind.name).map_err(io)?;
-        db.flush().map_err(io)?;
-        Ok(Database::new(db, meta, path))
+        let database = Database::new(db, meta, path)?;
+        database.persist()?;
+        Ok(database)
     }
 
     /// Opens an existing database, checking that it is of this kind and format version.
@@ -100,7 +103,7 @@ impl Database {
         let db = open_waiting_for_lock(path, cache_capacity_bytes)?;
         let meta = db.open_tree(META).map_err(io)?;
         check_kind(&meta, kind)?;
-        Ok(Database::new(db, meta, path))
+        Database::new(db, meta, path)
     }
 
     /// Opens (creating if needed) one tree. Call it when the store is opened, not per write.
@@ -140,10 +143,23 @@ impl Database {
     pub(crate) fn flush(&self) -> Result<(), StoreError> {
         self.check_flushable()?;
         self.flushes.fetch_add(1, Ordering::SeqCst);
-        match self.db.flush() {
-            Ok(_) => Ok(()),
-            Err(e) => Err(self.fail(e.to_string())),
+        self.persist()
+    }
+
+    /// sled's flush, then fdatasync of its log file. On Linux sled 0.34 makes its log writes
+    /// stable with `sync_file_range`, which neither commits the file's size nor empties the
+    /// disk's write cache: what it flushed survives a killed process, not a power cut.
+    /// fdatasync does both, and group commit shares it between everyone waiting.
+    fn persist(&self) -> Result<(), StoreError> {
+        if let Err(e) = self.db.flush() {
+            return Err(self.fail(e.to_string()));
         }
+        self.log.sync_data().map_err(|e| {
+            self.fail(format!(
+                "syncing {}: {e}",
+                database_file(&self.path).display()
+            ))
+        })
     }
 
     /// What a flush would answer without flushing: `Failed` if the store has failed (and, with
@@ -183,17 +199,21 @@ impl Database {
         self.fault.arm(writes);
     }
 
-    fn new(db: sled::Db, meta: sled::Tree, path: &Path) -> Database {
-        Database {
+    fn new(db: sled::Db, meta: sled::Tree, path: &Path) -> Result<Database, StoreError> {
+        let log = std::fs::File::open(database_file(path)).map_err(|e| {
+            StoreError::Io(format!("opening {}: {e}", database_file(path).display()))
+        })?;
+        Ok(Database {
             db,
             meta,
             path: path.to_owned(),
+            log,
             failure: OnceLock::new(),
             written: AtomicU64::new(0),
             flushes: AtomicU64::new(0),
             #[cfg(feature = "fault-injection")]
             fault: crate::fault::Fault::default(),
-        }
+        })
     }
 
     /// Latches the store as failed (keeping the first message if several writes fail at once)

@@ -38,7 +38,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use crate::db::{Database, Kind, META, WriteError, io};
 use crate::error::StoreError;
 use crate::flusher::GroupCommit;
-use crate::value::{self, corrupt, decode_u64, encode_u64, versioned};
+use crate::value::{self, corrupt, decode_json, decode_u64, encode_json, encode_u64, versioned};
 
 /// How many refusal entries the audit log keeps (DESIGN.md §6): nothing an unauthenticated
 /// client sends may grow the store without bound. Admin actions are all kept.
@@ -659,41 +659,15 @@ fn merge_newest_first(
     Ok(merged)
 }
 
-/// A JSON value behind the version byte. Serializing these plain structs (strings, integers,
-/// byte arrays) cannot fail in practice; if it ever did, nothing is written.
-fn encode_json(tree: &'static str, value: &impl Serialize) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(value)
-        .map(|body| versioned(&body))
-        .map_err(|e| StoreError::Io(format!("cannot encode a value for tree {tree}: {e}")))
-}
-
-fn decode_json<T: for<'de> Deserialize<'de>>(
-    tree: &'static str,
-    key: &[u8],
-    value: &[u8],
-) -> Result<T, StoreError> {
-    serde_json::from_slice(value::body(tree, key, value)?).map_err(|e| corrupt(tree, key, e))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::value::assert_corrupt;
 
     fn store() -> (tempfile::TempDir, HubStore) {
         let dir = tempfile::tempdir().unwrap();
         let store = HubStore::create(&dir.path().join("hub"), 1 << 20).unwrap();
         (dir, store)
-    }
-
-    fn assert_corrupt(e: StoreError, in_tree: &str, at_key: &str, saying: &str) {
-        match &e {
-            StoreError::Corrupt { tree, key, problem } => {
-                assert_eq!(*tree, in_tree);
-                assert_eq!(key, at_key);
-                assert!(problem.contains(saying), "{problem}");
-            }
-            _ => panic!("not Corrupt: {e:?}"),
-        }
     }
 
     #[test]

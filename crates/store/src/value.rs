@@ -91,6 +91,39 @@ pub(crate) fn display_key(key: &[u8]) -> String {
     }
 }
 
+/// A JSON value behind the version byte. Serializing the store's plain structs (strings,
+/// integers, byte arrays) cannot fail in practice; if it ever did, nothing is written.
+pub(crate) fn encode_json(
+    tree: &'static str,
+    value: &impl serde::Serialize,
+) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value)
+        .map(|body| versioned(&body))
+        .map_err(|e| StoreError::Io(format!("cannot encode a value for tree {tree}: {e}")))
+}
+
+/// The JSON value behind the version byte of `value`, stored under `key` in `tree`.
+pub(crate) fn decode_json<T: for<'de> serde::Deserialize<'de>>(
+    tree: &'static str,
+    key: &[u8],
+    value: &[u8],
+) -> Result<T, StoreError> {
+    serde_json::from_slice(body(tree, key, value)?).map_err(|e| corrupt(tree, key, e))
+}
+
+/// Asserts that `e` is `Corrupt` in `in_tree` at `at_key`, with a problem saying `saying`.
+#[cfg(test)]
+pub(crate) fn assert_corrupt(e: StoreError, in_tree: &str, at_key: &str, saying: &str) {
+    match &e {
+        StoreError::Corrupt { tree, key, problem } => {
+            assert_eq!(*tree, in_tree);
+            assert_eq!(key, at_key);
+            assert!(problem.contains(saying), "{problem}");
+        }
+        _ => panic!("not Corrupt: {e:?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
