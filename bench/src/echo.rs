@@ -61,6 +61,7 @@ pub fn measure(
                     let answer = client
                         .submit(pb::SubmitRequest {
                             envelope: Some(envelope),
+                            custody_receipt: None,
                         })
                         .await
                         .context("an echo call failed")?

@@ -338,6 +338,7 @@ fn submit_one(
             let answer = client
                 .submit(pb::SubmitRequest {
                     envelope: Some(envelope),
+                    custody_receipt: None,
                 })
                 .await
                 .context("Submit failed")?
@@ -363,7 +364,10 @@ fn submit_batch(
         Box::pin(async move {
             let n = envelopes.len() as u64;
             let answer = client
-                .submit_batch(pb::SubmitBatchRequest { envelopes })
+                .submit_batch(pb::SubmitBatchRequest {
+                    envelopes,
+                    custody_receipts: Vec::new(),
+                })
                 .await
                 .context("SubmitBatch failed")?
                 .into_inner();

@@ -19,9 +19,9 @@ use alliance_proto::pb;
 use crate::admin_call;
 use crate::admin_client::NodeConnection;
 use crate::cli::{
-    Command, KeyCommand, NarrativeArgs, OrgCommand, OrgDataArgs, PeriodArgs, PeriodShowArgs,
-    RecordAddArgs, RecordCommand, RecordDeleteArgs, RecordImportArgs, RecordListArgs,
-    ReportCommand, ReportExportArgs, ShowArgs,
+    Command, KeyCommand, NarrativeArgs, OrgAddArgs, OrgCommand, OrgDataArgs, PeriodArgs,
+    PeriodShowArgs, RecordAddArgs, RecordCommand, RecordDeleteArgs, RecordImportArgs,
+    RecordListArgs, ReportCommand, ReportExportArgs, ShowArgs,
 };
 use crate::render;
 use crate::{init, serve};
@@ -34,10 +34,18 @@ const PROGRESS_BAR_BYTES: u64 = 1024 * 1024;
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Init(args) => {
-            if args.relay {
-                bail!("relay mode is not available in this build yet (it comes with relays)");
-            }
-            let summary = init::init(&args.data.data, &args.join).await?;
+            let summary = if args.relay {
+                let (Some(listen), Some(public_address)) = (&args.listen, &args.public_addr) else {
+                    bail!("--relay needs --listen ADDR and --public-addr HOST:PORT");
+                };
+                let relay = init::RelayInit {
+                    listen: listen.clone(),
+                    public_address: public_address.clone(),
+                };
+                init::init_relay(&args.data.data, &args.join, &relay).await?
+            } else {
+                init::init(&args.data.data, &args.join).await?
+            };
             if args.json {
                 render::print_json(&serde_json::to_value(&summary)?);
             } else {
@@ -46,11 +54,6 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve(args) => serve::serve_dir(&args.data.data).await,
-        Command::Org(OrgCommand::Add(_)) => {
-            bail!(
-                "taking on hosted affiliates needs a relay node, which is not available in this build yet"
-            )
-        }
         command => {
             let dir = data_dir(&command).to_owned();
             let mut node = NodeConnection::connect(&dir).await?;
@@ -69,7 +72,8 @@ pub fn init_quiet_logging() {
 
 async fn run_on(node: &mut NodeConnection, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Init(_) | Command::Serve(_) | Command::Org(_) => {
+        Command::Org(OrgCommand::Add(args)) => org_add(node, &args).await,
+        Command::Init(_) | Command::Serve(_) => {
             bail!("this command does not go through a connection")
         }
         Command::Record(RecordCommand::Add(args)) => record_add(node, &args).await,
@@ -104,6 +108,22 @@ fn data_dir(command: &Command) -> &Path {
         Command::Status(args) => &args.data.data.data,
         Command::Key(KeyCommand::Rotate(args)) => &args.data.data,
     }
+}
+
+async fn org_add(node: &mut NodeConnection, args: &OrgAddArgs) -> anyhow::Result<()> {
+    let response = admin_call!(
+        node,
+        add_hosted_organisation,
+        pb::AddHostedOrganisationRequest {
+            join_code: args.join.clone(),
+        }
+    )
+    .context("taking on the hosted affiliate")?;
+    println!(
+        "hosting {} with key {}; give --org {} to the record and report commands",
+        response.org_id, response.key_id, response.org_id
+    );
+    Ok(())
 }
 
 fn org(args: &OrgDataArgs) -> String {

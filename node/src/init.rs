@@ -11,6 +11,11 @@
 //!    nothing is kept.
 //! 5. Everything is stored and flushed; `node.toml` is written last, so its presence means the
 //!    node is ready.
+//!
+//! A relay (`init --relay --listen ADDR --public-addr HOST:PORT`) first generates its CA and
+//! server certificate in `DIR/tls/` (kept if an earlier run left them), then enrolls with
+//! `EnrollRelay`, binding its CA's fingerprint and public address into the proof of possession;
+//! the hub registers both and puts them in the join codes of affiliates `--via` the relay.
 
 use std::path::{Path, PathBuf};
 
@@ -25,10 +30,13 @@ use alliance_envelope::{
 };
 use alliance_proto::pb;
 use alliance_proto::pb::hub_service_client::HubServiceClient;
-use alliance_proto::{EnrollProof, encode_enroll_proof};
+use alliance_proto::{EnrollProof, RelayBinding, encode_enroll_proof};
 use alliance_store::{NodeStore, OrgEntry, Setup};
 
-use crate::config::{CONFIG_FILE, DB_DIR, NodeConfig};
+use crate::config::{
+    CONFIG_FILE, DB_DIR, NodeConfig, RELAY_CA_CERT, RELAY_CA_KEY, RELAY_SERVER_CERT,
+    RELAY_SERVER_KEY, RELAY_TLS_DIR, RelaySettings, resolve,
+};
 use crate::node::keys::{read_key, write_key};
 use crate::node::{now, open_framework};
 use crate::upstream::{UpstreamError, classify, open_winning_revision};
@@ -44,10 +52,48 @@ pub struct InitSummary {
     pub framework_version: u32,
     /// Periods the hub already holds reports of, with their winning revisions.
     pub winning_revisions: Vec<(String, u64)>,
+    /// For a relay: where it listens and where affiliates reach it, and its CA's fingerprint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relay: Option<RelaySummary>,
+}
+
+/// What `init --relay` set up.
+#[derive(Debug, Clone, Serialize)]
+pub struct RelaySummary {
+    pub listen: String,
+    pub public_address: String,
+    /// The SHA-256 fingerprint of the relay's CA certificate, as affiliates' join codes carry it.
+    pub ca_fingerprint: String,
+}
+
+/// What `init --relay` is given.
+#[derive(Debug, Clone)]
+pub struct RelayInit {
+    /// Where the relay listens for affiliates.
+    pub listen: String,
+    /// Where affiliates reach it, `host:port`.
+    pub public_address: String,
 }
 
 /// Enrolls the node in `data_dir` with the join code `code`.
 pub async fn init(data_dir: &Path, code: &str) -> anyhow::Result<InitSummary> {
+    init_with(data_dir, code, None).await
+}
+
+/// Enrolls the node in `data_dir` as a relay.
+pub async fn init_relay(
+    data_dir: &Path,
+    code: &str,
+    relay: &RelayInit,
+) -> anyhow::Result<InitSummary> {
+    init_with(data_dir, code, Some(relay)).await
+}
+
+async fn init_with(
+    data_dir: &Path,
+    code: &str,
+    relay: Option<&RelayInit>,
+) -> anyhow::Result<InitSummary> {
     tls::install_crypto_provider();
     let code: JoinCode = code.trim().parse().context("reading the join code")?;
     code.check_fresh(now().0)
@@ -63,15 +109,21 @@ pub async fn init(data_dir: &Path, code: &str) -> anyhow::Result<InitSummary> {
         );
     }
 
+    let relay = relay.map(check_relay_args).transpose()?;
+
     let (store, key) = prepare(data_dir, &org, &code)?;
-    let enrollment = enroll(&code, &org, &key).await?;
+    let relay_identity = match &relay {
+        Some(relay) => Some(relay_tls(data_dir, relay)?),
+        None => None,
+    };
+    let enrollment = enroll(&code, &org, &key, relay_identity.as_ref()).await?;
 
     store.put_setup(&Setup {
         upstream: code.upstream.clone(),
         ca_der: enrollment.ca_der.clone(),
         hub_public_key: enrollment.hub_key,
         own_org: org.clone(),
-        relay: false,
+        relay: relay.is_some(),
     })?;
     store.put_framework(&enrollment.framework)?;
     store.put_registry(&enrollment.registry)?;
@@ -88,8 +140,11 @@ pub async fn init(data_dir: &Path, code: &str) -> anyhow::Result<InitSummary> {
     })?;
     store.flush().context("flushing the database")?;
     drop(store);
-    let config = toml::to_string_pretty(&NodeConfig::new(code.upstream.clone()))
-        .context("writing the configuration")?;
+    let mut config = NodeConfig::new(code.upstream.clone());
+    config.relay = relay
+        .as_ref()
+        .map(|r| RelaySettings::new(r.listen.clone(), r.public_address.clone()));
+    let config = toml::to_string_pretty(&config).context("writing the configuration")?;
     files::write_private_file(&data_dir.join(CONFIG_FILE), config.as_bytes())
         .with_context(|| format!("writing {}", data_dir.join(CONFIG_FILE).display()))?;
 
@@ -105,17 +160,124 @@ pub async fn init(data_dir: &Path, code: &str) -> anyhow::Result<InitSummary> {
             .iter()
             .map(|(p, r)| (p.to_string(), *r))
             .collect(),
+        relay: relay.zip(relay_identity).map(|(r, identity)| RelaySummary {
+            listen: r.listen,
+            public_address: r.public_address,
+            ca_fingerprint: hex::encode(identity.ca_fingerprint),
+        }),
+    })
+}
+
+/// A relay's TLS identity, as registered with the hub.
+struct RelayIdentity {
+    ca_der: Vec<u8>,
+    ca_fingerprint: [u8; 32],
+    public_address: String,
+}
+
+/// Checks `--listen` and `--public-addr` before anything is written.
+fn check_relay_args(relay: &RelayInit) -> anyhow::Result<RelayInit> {
+    let _: std::net::SocketAddr = relay.listen.parse().with_context(|| {
+        format!(
+            "--listen {:?} is not an address such as 0.0.0.0:7444",
+            relay.listen
+        )
+    })?;
+    let (_, port) = split_host_port(&relay.public_address)
+        .with_context(|| format!("--public-addr {:?}", relay.public_address))?;
+    if port == 0 {
+        bail!(
+            "--public-addr {:?}: port 0 cannot go into join codes; give the port affiliates connect to",
+            relay.public_address
+        );
+    }
+    Ok(relay.clone())
+}
+
+/// `host:port` or `[v6]:port`.
+fn split_host_port(text: &str) -> anyhow::Result<(String, u16)> {
+    let (host, port) = text
+        .rsplit_once(':')
+        .with_context(|| format!("{text:?} is not host:port"))?;
+    let host = match host.strip_prefix('[') {
+        Some(inner) => inner
+            .strip_suffix(']')
+            .with_context(|| format!("{text:?}: unbalanced '['"))?,
+        None if host.contains(':') => bail!("{text:?}: write an IPv6 address as [addr]:port"),
+        None => host,
+    };
+    if host.is_empty() {
+        bail!("{text:?} has no host");
+    }
+    let port: u16 = port
+        .parse()
+        .with_context(|| format!("{text:?}: {port:?} is not a port number"))?;
+    Ok((host.to_owned(), port))
+}
+
+/// The relay's CA and server certificate in `DIR/tls/`: generated unless an earlier run of
+/// `init` left them (so a retried enrollment registers the same CA), then loaded and checked.
+fn relay_tls(data_dir: &Path, relay: &RelayInit) -> anyhow::Result<RelayIdentity> {
+    let ca = data_dir.join(RELAY_CA_CERT);
+    let cert = data_dir.join(RELAY_SERVER_CERT);
+    let key = data_dir.join(RELAY_SERVER_KEY);
+    if !(ca.exists() && cert.exists() && key.exists()) {
+        let (host, _) = split_host_port(&relay.public_address)?;
+        let mut hosts = vec![host.clone()];
+        if let Ok(listen) = relay.listen.parse::<std::net::SocketAddr>() {
+            let ip = listen.ip();
+            if !ip.is_unspecified() && host.parse::<std::net::IpAddr>().ok() != Some(ip) {
+                hosts.push(ip.to_string());
+            }
+        }
+        let generated = tls::generate(&format!("alliance relay {host}"), &hosts)
+            .context("generating the relay's CA and server certificate")?;
+        let dir = data_dir.join(RELAY_TLS_DIR);
+        if !dir.exists() {
+            files::create_private_dir(&dir)
+                .with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let write = |name: &str, bytes: &[u8], private: bool| {
+            let path = data_dir.join(name);
+            let written = if private {
+                files::write_private_file(&path, bytes)
+            } else {
+                files::write_public_file(&path, bytes)
+            };
+            written.with_context(|| format!("writing {}", path.display()))
+        };
+        write(RELAY_SERVER_KEY, generated.server_key_pem.as_bytes(), true)?;
+        write(RELAY_CA_KEY, generated.ca_key_pem.as_bytes(), true)?;
+        write(
+            RELAY_SERVER_CERT,
+            generated.server_cert_pem.as_bytes(),
+            false,
+        )?;
+        // Last: the CA certificate's presence means the set is complete.
+        write(RELAY_CA_CERT, generated.ca_cert_pem.as_bytes(), false)?;
+    }
+    let settings = RelaySettings::new(relay.listen.clone(), relay.public_address.clone());
+    let identity = tls::load_server_identity(
+        &resolve(data_dir, &settings.tls.cert),
+        &resolve(data_dir, &settings.tls.key),
+        &resolve(data_dir, &settings.tls.ca),
+    )
+    .context("checking the relay's TLS files")?;
+    Ok(RelayIdentity {
+        ca_der: identity.ca_der().to_vec(),
+        ca_fingerprint: identity.ca_fingerprint(),
+        public_address: relay.public_address.clone(),
     })
 }
 
 /// The checked result of an enrollment.
-struct Enrolled {
-    ca_der: Vec<u8>,
-    hub_key: [u8; 32],
-    framework: Envelope,
-    framework_version: u32,
-    registry: Envelope,
-    winning: Vec<(alliance_core::period::Period, u64)>,
+pub(crate) struct Enrolled {
+    pub(crate) ca_der: Vec<u8>,
+    pub(crate) hub_key: [u8; 32],
+    pub(crate) framework: Envelope,
+    pub(crate) framework_version: u32,
+    pub(crate) registry: Envelope,
+    pub(crate) winning: Vec<(alliance_core::period::Period, u64)>,
 }
 
 /// Creates the data directory, the database and the key, or finds the ones an earlier run of
@@ -171,8 +333,13 @@ fn prepare(
     Ok((store, key))
 }
 
-/// First contact and enrollment.
-async fn enroll(code: &JoinCode, org: &OrgId, key: &SigningKey) -> anyhow::Result<Enrolled> {
+/// First contact and enrollment: `Enroll`, or `EnrollRelay` for a relay.
+async fn enroll(
+    code: &JoinCode,
+    org: &OrgId,
+    key: &SigningKey,
+    relay: Option<&RelayIdentity>,
+) -> anyhow::Result<Enrolled> {
     let (tls, seen) = tls::client_config_by_fingerprint(code.ca_fingerprint)
         .context("configuring TLS for first contact")?;
     let channel = client::connect_tls(&code.upstream, tls).await.with_context(|| {
@@ -186,26 +353,40 @@ async fn enroll(code: &JoinCode, org: &OrgId, key: &SigningKey) -> anyhow::Resul
         .get()
         .context("the TLS handshake finished without showing the CA certificate")?;
 
-    let proof = EnrollProof {
-        org: org.clone(),
-        token: code.token.clone(),
-        public_key: key.public_key(),
-        hub_key_fingerprint: code.hub_key_fingerprint,
-        relay: None,
+    let proof = enroll_proof(
+        code,
+        org,
+        key,
+        relay.map(|r| RelayBinding {
+            ca_certificate_sha256: r.ca_fingerprint,
+            public_address: r.public_address.clone(),
+        }),
+    );
+    let mut client = HubServiceClient::new(channel);
+    let answer = match relay {
+        None => client
+            .enroll(pb::EnrollRequest {
+                org_id: org.to_string(),
+                token: code.token.clone(),
+                public_key: key.public_key().to_vec(),
+                proof: Some((&proof).into()),
+            })
+            .await
+            .map(|r| r.into_inner().enrollment),
+        Some(relay) => client
+            .enroll_relay(pb::EnrollRelayRequest {
+                org_id: org.to_string(),
+                token: code.token.clone(),
+                public_key: key.public_key().to_vec(),
+                proof: Some((&proof).into()),
+                ca_certificate_der: relay.ca_der.clone(),
+                public_address: relay.public_address.clone(),
+            })
+            .await
+            .map(|r| r.into_inner().enrollment),
     };
-    let proof = sign(key, payload_type::ENROLL_PROOF, encode_enroll_proof(&proof));
-    let request = pb::EnrollRequest {
-        org_id: org.to_string(),
-        token: code.token.clone(),
-        public_key: key.public_key().to_vec(),
-        proof: Some((&proof).into()),
-    };
-    let answer = HubServiceClient::new(channel).enroll(request).await;
     let enrollment = match answer {
-        Ok(response) => response
-            .into_inner()
-            .enrollment
-            .context("the upstream's answer holds no enrollment")?,
+        Ok(enrollment) => enrollment.context("the upstream's answer holds no enrollment")?,
         Err(status) => match classify(&status) {
             UpstreamError::Refused(refusal) => {
                 bail!("the upstream refused the enrollment: {}", refusal.message)
@@ -216,9 +397,27 @@ async fn enroll(code: &JoinCode, org: &OrgId, key: &SigningKey) -> anyhow::Resul
     check(code, key, enrollment, ca_der)
 }
 
+/// The proof of possession of `key` for enrolling `org` with `code`: signed by the key itself,
+/// bound to the token, the hub key's fingerprint and, for a relay, its TLS identity.
+pub(crate) fn enroll_proof(
+    code: &JoinCode,
+    org: &OrgId,
+    key: &SigningKey,
+    relay: Option<RelayBinding>,
+) -> Envelope {
+    let proof = EnrollProof {
+        org: org.clone(),
+        token: code.token.clone(),
+        public_key: key.public_key(),
+        hub_key_fingerprint: code.hub_key_fingerprint,
+        relay,
+    };
+    sign(key, payload_type::ENROLL_PROOF, encode_enroll_proof(&proof))
+}
+
 /// Checks an enrollment against the join code: the hub key's fingerprint, and the hub's
 /// signature on everything else.
-fn check(
+pub(crate) fn check(
     code: &JoinCode,
     key: &SigningKey,
     enrollment: pb::Enrollment,

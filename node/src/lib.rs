@@ -4,6 +4,7 @@
 //! - [`node::Node`] is the state and every operation on it; [`service`] holds the gRPC adapters
 //!   of the admin socket; [`serve::run`] is the daemon, which tests start in-process.
 //! - [`init`] enrolls a new node; [`upstream`] is the client of the hub's interface.
+//! - [`relay`] is relay mode: the hub's interface offered to affiliates `--via` this node.
 //! - [`cli`], [`commands`], [`admin_client`] and [`render`] are the command line.
 
 pub mod admin_client;
@@ -14,6 +15,7 @@ pub mod crash;
 pub mod init;
 pub mod node;
 pub mod records;
+pub mod relay;
 pub mod render;
 pub mod serve;
 pub mod service;

@@ -26,6 +26,13 @@ pub fn print_init(summary: &InitSummary) {
     println!("  upstream         {}", summary.upstream);
     println!("  hub key          {}", summary.hub_key_fingerprint);
     println!("  framework        version {}", summary.framework_version);
+    if let Some(relay) = &summary.relay {
+        println!(
+            "  relaying on      {} (affiliates reach it at {})",
+            relay.listen, relay.public_address
+        );
+        println!("  relay CA         {}", relay.ca_fingerprint);
+    }
     for (period, revision) in &summary.winning_revisions {
         println!("  the hub holds revision {revision} of {period}: new revisions go past it");
     }
@@ -160,6 +167,11 @@ pub fn status_json(response: &pb::GetStatusResponse, running: bool) -> Json {
         "last_error": (!response.last_error.is_empty()).then_some(&response.last_error),
         "last_error_at": response.last_error_at_unix_seconds.map(time),
         "last_contact_at": response.last_contact_at_unix_seconds.map(time),
+        "relayed": response.relayed.as_ref().map(|r| json!({
+            "pending": r.pending,
+            "decided": r.decided,
+            "set_aside": r.set_aside,
+        })),
         "organisations": response.organisations.iter().map(|org| {
             let count = |state: pb::DeliveryState| org.reports.iter().filter(|r| r.state() == state).count();
             json!({
@@ -194,6 +206,12 @@ pub fn print_status(response: &pb::GetStatusResponse, running: bool) {
             .map(time)
             .unwrap_or_default();
         println!("last error     {at} {}", response.last_error);
+    }
+    if let Some(r) = &response.relayed {
+        println!(
+            "relayed        {} pending, {} decided, {} set aside",
+            r.pending, r.decided, r.set_aside
+        );
     }
     for org in &response.organisations {
         println!("\n{} (key {})", org.org_id, org.key_id);

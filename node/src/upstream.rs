@@ -19,6 +19,7 @@ use alliance_core::period::Period;
 use alliance_core::receipt::{Receipt, ReportId};
 use alliance_daemon::client;
 use alliance_envelope::{Envelope, payload_type, verify_pinned};
+use alliance_proto::RegistryDocument;
 use alliance_proto::pb;
 use alliance_proto::pb::hub_service_client::HubServiceClient;
 use alliance_proto::status::{is_transient, refusal_of};
@@ -87,11 +88,22 @@ impl Upstream {
 
     /// Submits one signed report.
     pub async fn submit(&self, envelope: &Envelope) -> Result<Delivery, UpstreamError> {
+        self.submit_with_custody(envelope, None).await
+    }
+
+    /// Submits one signed report, unchanged; a relay forwarding an affiliate's report attaches
+    /// its own custody receipt.
+    pub async fn submit_with_custody(
+        &self,
+        envelope: &Envelope,
+        custody: Option<&Envelope>,
+    ) -> Result<Delivery, UpstreamError> {
         let id = alliance_envelope::report_id(envelope);
         let response = self
             .call(|mut client| {
                 let request = pb::SubmitRequest {
                     envelope: Some(envelope.into()),
+                    custody_receipt: custody.map(Into::into),
                 };
                 async move { client.submit(request).await }
             })
@@ -186,6 +198,55 @@ impl Upstream {
             async move { client.rotate_key(request).await }
         })
         .await
+    }
+
+    /// The hub's current registry, verified under the pinned hub key.
+    pub async fn registry(&self) -> Result<(RegistryDocument, Envelope), UpstreamError> {
+        let response = self
+            .call(|mut client| async move { client.get_registry(pb::GetRegistryRequest {}).await })
+            .await?;
+        let envelope: Envelope = response
+            .registry
+            .ok_or_else(|| UpstreamError::Untrusted("no registry in the answer".to_owned()))?
+            .into();
+        let registry = open_registry(&envelope, &self.hub_key).map_err(UpstreamError::Untrusted)?;
+        Ok((registry, envelope))
+    }
+
+    /// Passes a call through to the upstream as it is, for a relay that offers the upstream's
+    /// interface: the answer comes back unchanged (the node that asked verifies what the hub
+    /// signed), a failure as the upstream's status with its refusal details, and an upstream
+    /// that cannot be reached as UNAVAILABLE.
+    pub async fn pass<T, F, Fut>(&self, call: F) -> Result<T, Status>
+    where
+        F: FnOnce(HubServiceClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let channel = self
+            .channel()
+            .await
+            .map_err(|e| Status::unavailable(format!("the relay cannot reach the hub: {e}")))?;
+        let client = HubServiceClient::new(channel);
+        match tokio::time::timeout(self.timeout, call(client)).await {
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => {
+                if is_transient(status.code()) {
+                    *self.channel.lock().await = None;
+                }
+                Err(Status::with_details(
+                    status.code(),
+                    status.message().to_owned(),
+                    status.details().to_vec().into(),
+                ))
+            }
+            Err(_) => {
+                *self.channel.lock().await = None;
+                Err(Status::unavailable(format!(
+                    "the hub did not answer the relay within {} s",
+                    self.timeout.as_secs()
+                )))
+            }
+        }
     }
 
     /// Makes one call with the cached channel (connecting first if there is none), within the
@@ -283,6 +344,14 @@ pub fn open_receipt(
         ));
     }
     Ok(receipt)
+}
+
+/// Verifies a registry under `hub_key` and decodes it.
+pub fn open_registry(envelope: &Envelope, hub_key: &[u8; 32]) -> Result<RegistryDocument, String> {
+    let verified = verify_pinned(envelope, payload_type::REGISTRY, hub_key)
+        .map_err(|e| format!("the registry is not signed by the pinned hub key: {e}"))?;
+    alliance_proto::decode_registry(verified.payload())
+        .map_err(|e| format!("the registry does not decode: {e}"))
 }
 
 /// Verifies a winning-revision statement under `hub_key`.

@@ -86,7 +86,22 @@ fn a_directory_without_a_node_says_to_run_init() {
 }
 
 #[test]
-fn relay_mode_says_it_is_not_available_yet() {
+fn relay_mode_needs_a_listen_and_a_public_address() {
+    let run = node(&[
+        "init",
+        "--data",
+        "/nonexistent/relay",
+        "--join",
+        "x",
+        "--relay",
+    ]);
+    assert_eq!(run.status.code(), Some(2), "a usage error: {run:?}");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("--listen") && stderr.contains("--public-addr"),
+        "{run:?}"
+    );
+    // With both, the join code is what is wrong here, and nothing is created.
     let run = node(&[
         "init",
         "--data",
@@ -101,7 +116,8 @@ fn relay_mode_says_it_is_not_available_yet() {
     ]);
     assert_eq!(run.status.code(), Some(1), "{run:?}");
     assert!(
-        String::from_utf8_lossy(&run.stderr).contains("relay mode is not available"),
+        String::from_utf8_lossy(&run.stderr).contains("join code"),
         "{run:?}"
     );
+    assert!(!std::path::Path::new("/nonexistent/relay").exists());
 }

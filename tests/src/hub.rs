@@ -319,6 +319,7 @@ impl HubProcess {
             .await
             .submit(pb::SubmitRequest {
                 envelope: Some(envelope.into()),
+                custody_receipt: None,
             })
             .await?
             .into_inner();

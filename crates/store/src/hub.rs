@@ -10,7 +10,7 @@
 //! | `meta` | `registry_serial`, `audit_sequence`, `refusals_total` | `u64` big-endian |
 //! | `orgs` | organisation id | `alliance.v1.Organisation` protobuf, with its relay part |
 //! | `join_tokens` | the token | JSON ([`JoinToken`]) |
-//! | `reports` | report id (32 bytes) | received at (`i64` BE), outcome, report envelope (see `encode_report`) |
+//! | `reports` | report id (32 bytes) | received at (`i64` BE), outcome, custody time if any, report envelope (see `encode_report`) |
 //! | `audit_admin` | audit sequence number (`u64` BE) | JSON ([`AuditRecord`]) |
 //! | `audit_refusals` | refusal number (`u64` BE, 1 for the first refusal ever) | JSON ([`AuditRecord`]) |
 //! | `deadlines` | period (`2009`, `2009-H1`) | `i64` BE, seconds since the Unix epoch |
@@ -110,6 +110,19 @@ pub struct StoredReport {
     pub envelope: Envelope,
     pub received_at: Timestamp,
     pub outcome: Outcome,
+    /// The time of the earliest verified relay custody receipt that came with the envelope (or
+    /// with a later copy of it), if any: the report counts as received at the earlier of this
+    /// and `received_at` (DESIGN.md §4).
+    pub custody_at: Option<Timestamp>,
+}
+
+impl StoredReport {
+    /// When the report was first held: the earlier of the relay's custody time and the hub's
+    /// receipt.
+    pub fn first_received_at(&self) -> Timestamp {
+        self.custody_at
+            .map_or(self.received_at, |custody| custody.min(self.received_at))
+    }
 }
 
 /// One entry of the audit log.
@@ -438,17 +451,34 @@ fn decode_org(key: &[u8], value: &[u8]) -> Result<(Organisation, Option<RelayInf
 
 /// The value of a stored report: received at (`i64` BE); the outcome: its kind (1 accepted,
 /// 2 superseded, 3 equivocation, 4 duplicate, as on the wire), the winning revision (`u64` BE)
-/// and the winning report id (32 bytes); then the report envelope, protobuf, to the end.
+/// and the winning report id (32 bytes); then, only in values of version
+/// [`REPORT_WITH_CUSTODY`], the relay's custody time (`i64` BE); then the report envelope,
+/// protobuf, to the end.
+///
+/// A report without a custody time is written exactly as before custody times were kept
+/// (value version 1), so values written by earlier builds read unchanged and the database's
+/// format version stays; only a report that has one is written under value version 2. (The
+/// envelope runs to the end of the value, so a field cannot simply be appended after it.)
 fn encode_report(report: &StoredReport) -> Vec<u8> {
     let envelope = alliance_proto::encode_envelope(&report.envelope);
-    let mut body = Vec::with_capacity(8 + 1 + 8 + 32 + envelope.len());
-    body.extend_from_slice(&report.received_at.0.to_be_bytes());
-    body.push(outcome_tag(report.outcome.kind));
-    body.extend_from_slice(&report.outcome.winning_revision.to_be_bytes());
-    body.extend_from_slice(&report.outcome.winning_report_id.0);
-    body.extend_from_slice(&envelope);
-    versioned(&body)
+    let mut value = Vec::with_capacity(1 + 8 + 1 + 8 + 32 + 8 + envelope.len());
+    value.push(match report.custody_at {
+        Some(_) => REPORT_WITH_CUSTODY,
+        None => value::VALUE_VERSION,
+    });
+    value.extend_from_slice(&report.received_at.0.to_be_bytes());
+    value.push(outcome_tag(report.outcome.kind));
+    value.extend_from_slice(&report.outcome.winning_revision.to_be_bytes());
+    value.extend_from_slice(&report.outcome.winning_report_id.0);
+    if let Some(custody) = report.custody_at {
+        value.extend_from_slice(&custody.0.to_be_bytes());
+    }
+    value.extend_from_slice(&envelope);
+    value
 }
+
+/// The value version of a stored report that carries a relay's custody time.
+const REPORT_WITH_CUSTODY: u8 = 2;
 
 fn outcome_tag(kind: OutcomeKind) -> u8 {
     match kind {
@@ -461,10 +491,12 @@ fn outcome_tag(kind: OutcomeKind) -> u8 {
 
 fn decode_report(key: &[u8], value: &[u8]) -> Result<StoredReport, StoreError> {
     let report_id = ReportId(value::fixed::<32>(REPORTS, key, key)?);
-    let mut body = Reader {
-        key,
-        rest: value::body(REPORTS, key, value)?,
+    let (with_custody, rest) = match value.split_first() {
+        Some((&REPORT_WITH_CUSTODY, body)) => (true, body),
+        // Version 1, or the error naming a version this build does not read.
+        _ => (false, value::body(REPORTS, key, value)?),
     };
+    let mut body = Reader { key, rest };
     let received_at = Timestamp(i64::from_be_bytes(body.fixed::<8>()?));
     let kind = match body.fixed::<1>()? {
         [1] => OutcomeKind::Accepted,
@@ -484,6 +516,10 @@ fn decode_report(key: &[u8], value: &[u8]) -> Result<StoredReport, StoreError> {
         winning_revision: u64::from_be_bytes(body.fixed::<8>()?),
         winning_report_id: ReportId(body.fixed::<32>()?),
     };
+    let custody_at = match with_custody {
+        true => Some(Timestamp(i64::from_be_bytes(body.fixed::<8>()?))),
+        false => None,
+    };
     let envelope = alliance_proto::decode_envelope(body.rest)
         .map_err(|e| corrupt(REPORTS, key, format_args!("envelope: {e}")))?;
     Ok(StoredReport {
@@ -491,6 +527,7 @@ fn decode_report(key: &[u8], value: &[u8]) -> Result<StoredReport, StoreError> {
         envelope,
         received_at,
         outcome,
+        custody_at,
     })
 }
 
@@ -773,6 +810,7 @@ mod tests {
                 winning_revision: 7,
                 winning_report_id: ReportId([9; 32]),
             },
+            custody_at: None,
         };
         let value = encode_report(&report);
         assert_eq!(value[0], VALUE_VERSION_FOR_TESTS);
@@ -785,6 +823,66 @@ mod tests {
             alliance_proto::encode_envelope(&report.envelope)[..]
         );
         assert_eq!(decode_report(&[3; 32], &value).unwrap(), report);
+
+        // With a custody time: value version 2, the time after the outcome.
+        let relayed = StoredReport {
+            custody_at: Some(Timestamp(-5)),
+            ..report.clone()
+        };
+        let value = encode_report(&relayed);
+        assert_eq!(value[0], REPORT_WITH_CUSTODY);
+        assert_eq!(value[1..50], encode_report(&report)[1..50]);
+        assert_eq!(value[50..58], (-5i64).to_be_bytes());
+        assert_eq!(
+            value[58..],
+            alliance_proto::encode_envelope(&report.envelope)[..]
+        );
+        assert_eq!(decode_report(&[3; 32], &value).unwrap(), relayed);
+        assert_eq!(relayed.first_received_at(), Timestamp(-5));
+        assert_eq!(report.first_received_at(), Timestamp(-2));
+    }
+
+    #[test]
+    fn a_report_value_written_before_custody_times_were_kept_still_reads() {
+        // The layout of earlier builds, byte by byte: version 1, received at, outcome,
+        // envelope to the end.
+        let envelope = Envelope::unsigned("p", vec![4, 5]);
+        let mut old = vec![1u8];
+        old.extend_from_slice(&1_300_000_000i64.to_be_bytes());
+        old.push(1);
+        old.extend_from_slice(&3u64.to_be_bytes());
+        old.extend_from_slice(&[7; 32]);
+        old.extend_from_slice(&alliance_proto::encode_envelope(&envelope));
+        let (_dir, store) = store();
+        store.inner.reports.insert([7; 32], old.clone()).unwrap();
+        let read = store.report(&ReportId([7; 32])).unwrap().unwrap();
+        assert_eq!(
+            read,
+            StoredReport {
+                report_id: ReportId([7; 32]),
+                envelope,
+                received_at: Timestamp(1_300_000_000),
+                outcome: Outcome {
+                    kind: OutcomeKind::Accepted,
+                    winning_revision: 3,
+                    winning_report_id: ReportId([7; 32]),
+                },
+                custody_at: None,
+            }
+        );
+        // And written back without a custody time, it is the very same bytes.
+        assert_eq!(encode_report(&read), old);
+
+        // A version this build does not read is corruption, named as such.
+        let mut future = old;
+        future[0] = 3;
+        store.inner.reports.insert([7; 32], future).unwrap();
+        assert_corrupt(
+            store.report(&ReportId([7; 32])).unwrap_err(),
+            REPORTS,
+            &"07".repeat(32),
+            "format version 3",
+        );
     }
 
     const VALUE_VERSION_FOR_TESTS: u8 = value::VALUE_VERSION;

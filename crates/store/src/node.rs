@@ -444,19 +444,38 @@ impl NodeStore {
 
     /// The oldest `limit` reports in the outbox (0: all), oldest first.
     pub fn outbox(&self, limit: usize) -> Result<Vec<ReportEntry>, StoreError> {
+        Ok(self
+            .outbox_after(0, limit)?
+            .into_iter()
+            .map(|(_, entry)| entry)
+            .collect())
+    }
+
+    /// The next `limit` reports in the outbox (0: all) after the outbox position `after` (0:
+    /// from the start), oldest first, each with its position: for paging through a long outbox
+    /// with bounded memory.
+    pub fn outbox_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, ReportEntry)>, StoreError> {
         let limit = if limit == 0 { usize::MAX } else { limit };
+        let start = after.saturating_add(1).to_be_bytes();
         self.inner
             .outbox
-            .iter()
+            .range(start..)
             .take(limit)
             .map(|item| {
                 let (key, value) = item.map_err(io)?;
+                let sequence = value::fixed::<8>(OUTBOX, &key, &key).map(u64::from_be_bytes)?;
                 let body = value::body(OUTBOX, &key, &value)?;
                 let id = ReportId(value::fixed::<32>(OUTBOX, &key, body)?);
                 // Reports are never deleted, so an outbox entry whose report is missing means
                 // the database was damaged.
-                self.report(&id)?
-                    .ok_or_else(|| corrupt(OUTBOX, &key, format_args!("report {id} is not stored")))
+                let entry = self.report(&id)?.ok_or_else(|| {
+                    corrupt(OUTBOX, &key, format_args!("report {id} is not stored"))
+                })?;
+                Ok((sequence, entry))
             })
             .collect()
     }

@@ -1,6 +1,25 @@
 //! Verified ingest (DESIGN.md §3–4): verify the envelope bytes, check the key, decode and
 //! validate the report, decide its outcome, store, flush, and only then answer with a receipt
 //! signed by the hub.
+//!
+//! # Custody receipts
+//!
+//! A relay that forwards a report may send its own signed custody receipt with it. When the
+//! receipt checks out (see [`Hub::check_custody`]), the report counts as received at the
+//! earlier of the custody time and the hub's own receipt: that is the time the ledger keeps for
+//! it, so coverage counts it as on time if the relay held it before the deadline, and the
+//! receipt's `first_received_at` says so. The custody time is stored with the report, so a
+//! rebuild from the store gives the same answer; a copy that arrives later with an earlier
+//! custody time lowers it (the earliest known time stands, as for any duplicate).
+//!
+//! A custody receipt that does not check out is *ignored for timing*, and the submission goes on:
+//! the report envelope is authentic and valid by itself, and refusing it would be final for
+//! the affiliate's envelope (the relay hands the refusal back and the outbox sets the report
+//! aside), so a relay's fault, such as a skewed clock or a receipt signed by a key rotated out,
+//! would lose the report altogether; the hub's own receipt time is the safe fallback. The
+//! ignored receipt is logged and audited as a refusal (action `custody receipt`), naming why.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use alliance_core::merge::{Entry, MergeError};
 use alliance_core::receipt::{BatchReceipt, Outcome, OutcomeKind, Receipt, ReportId};
@@ -29,18 +48,44 @@ impl Hub {
     /// Ingests one envelope and answers with the hub-signed receipt, once the envelope is on
     /// disk. `peer` names the sender for the audit log.
     pub async fn submit(&self, envelope: Envelope, peer: &str) -> Result<Envelope, HubError> {
+        self.submit_with_custody(envelope, None, peer).await
+    }
+
+    /// [`Hub::submit`], with the custody receipt of the relay that forwards the envelope, if
+    /// any: when it checks out, the report counts as received at the custody time if that is
+    /// earlier; when it does not, it is audited and ignored (see the module documentation).
+    pub async fn submit_with_custody(
+        &self,
+        envelope: Envelope,
+        custody_receipt: Option<Envelope>,
+        peer: &str,
+    ) -> Result<Envelope, HubError> {
         self.check_healthy()?;
         let now = now();
-        let checked = match self.check(&envelope, now) {
+        let (custody, mut custody_refusals) = index_custody(custody_receipt.into_iter().collect());
+        let checked = match self.check(&envelope, &custody, now) {
             Ok(checked) => checked,
             Err((refused, org)) => return Err(self.refuse(peer, "submit", org, refused)),
         };
         let org = checked.report.org.to_string();
+        custody_refusals.extend(checked.custody_refusals.iter().cloned());
+        custody_refusals.extend(unmatched_custody(
+            &custody,
+            &BTreeSet::from([checked.report_id]),
+            "the report it came with",
+        ));
+        self.audit_custody(peer, custody_refusals)?;
         let decided = {
             let mut state = self.state();
             self.decide(&mut state, checked, now).and_then(|decided| {
-                if decided.store {
-                    let stored = stored(&decided.receipt, envelope, now);
+                let stored = match decided.write {
+                    Write::New => Some(stored(&decided, envelope, now)),
+                    Write::EarlierCustody(at) => {
+                        Some(self.with_earlier_custody(&decided.receipt.report_id, at, &[])?)
+                    }
+                    Write::Nothing => None,
+                };
+                if let Some(stored) = stored {
                     self.store
                         .put_reports(std::slice::from_ref(&stored))
                         .map_err(|e| self.fail(e))?;
@@ -69,27 +114,67 @@ impl Hub {
         envelopes: Vec<Envelope>,
         peer: &str,
     ) -> Result<BatchAnswer, HubError> {
+        self.submit_batch_with_custody(envelopes, Vec::new(), peer)
+            .await
+    }
+
+    /// [`Hub::submit_batch`], with custody receipts of relayed items in any order, each matched
+    /// to the item whose report id it names (see [`Hub::submit_with_custody`]). A custody
+    /// receipt that names no item of the batch that was itself accepted for processing is
+    /// audited and ignored.
+    pub async fn submit_batch_with_custody(
+        &self,
+        envelopes: Vec<Envelope>,
+        custody_receipts: Vec<Envelope>,
+        peer: &str,
+    ) -> Result<BatchAnswer, HubError> {
         self.check_healthy()?;
         let now = now();
+        let (custody, mut custody_refusals) = index_custody(custody_receipts);
         let mut refusals = Vec::new();
         let mut checked = Vec::with_capacity(envelopes.len());
-        for (index, (envelope, result)) in self.check_all(envelopes, now).into_iter().enumerate() {
+        for (index, (envelope, result)) in self
+            .check_all(envelopes, &custody, now)
+            .into_iter()
+            .enumerate()
+        {
             let index = u32::try_from(index).unwrap_or(u32::MAX);
             match result {
                 Ok(c) => checked.push((index, c, envelope)),
                 Err((refused, org)) => refusals.push((index, org, refused)),
             }
         }
+        let matched: BTreeSet<ReportId> = checked.iter().map(|(_, c, _)| c.report_id).collect();
+        for (_, c, _) in &checked {
+            custody_refusals.extend(c.custody_refusals.iter().cloned());
+        }
+        custody_refusals.extend(unmatched_custody(
+            &custody,
+            &matched,
+            "any report of the batch that was accepted for processing",
+        ));
+        self.audit_custody(peer, custody_refusals)?;
         let receipts = {
             let mut state = self.state();
             let mut receipts = Vec::with_capacity(checked.len());
-            let mut to_store = Vec::with_capacity(checked.len());
+            let mut to_store: Vec<StoredReport> = Vec::with_capacity(checked.len());
             for (index, c, envelope) in checked {
                 let org = c.report.org.to_string();
                 match self.decide(&mut state, c, now) {
                     Ok(decided) => {
-                        if decided.store {
-                            to_store.push(stored(&decided.receipt, envelope, now));
+                        match decided.write {
+                            Write::New => to_store.push(stored(&decided, envelope, now)),
+                            Write::EarlierCustody(at) => {
+                                let id = decided.receipt.report_id;
+                                let updated = self.with_earlier_custody(&id, at, &to_store)?;
+                                // An item stored or updated earlier in this batch is updated
+                                // in place; one batch holds one value per report id.
+                                match to_store.iter_mut().find(|s| s.report_id == id) {
+                                    Some(held) => *held = updated,
+                                    None => to_store.push(updated),
+                                }
+                            }
+                            Write::Nothing => {}
                         }
                         receipts.push(decided.receipt);
                     }
@@ -175,7 +260,7 @@ impl Hub {
             *report_id,
             stored.outcome,
             stored.received_at,
-            stored.received_at,
+            stored.first_received_at(),
         );
         Ok(Some(self.sign_receipt(&receipt)))
     }
@@ -190,14 +275,19 @@ impl Hub {
 
     /// [`Hub::check`] for every envelope of a batch, spread over the machine's cores; the
     /// results in request order, each with its envelope.
-    fn check_all(&self, envelopes: Vec<Envelope>, now: Timestamp) -> Vec<(Envelope, CheckResult)> {
+    fn check_all(
+        &self,
+        envelopes: Vec<Envelope>,
+        custody: &CustodyIndex,
+        now: Timestamp,
+    ) -> Vec<(Envelope, CheckResult)> {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let chunk = envelopes.len().div_ceil(threads).max(MIN_PARALLEL_CHUNK);
         if envelopes.len() <= chunk {
             return envelopes
                 .into_iter()
                 .map(|e| {
-                    let result = self.check(&e, now);
+                    let result = self.check(&e, custody, now);
                     (e, result)
                 })
                 .collect();
@@ -217,7 +307,7 @@ impl Hub {
                         chunk
                             .into_iter()
                             .map(|e| {
-                                let result = self.check(&e, now);
+                                let result = self.check(&e, custody, now);
                                 (e, result)
                             })
                             .collect::<Vec<_>>()
@@ -234,25 +324,218 @@ impl Hub {
         })
     }
 
-    /// Verifies, decodes and validates an envelope: everything that needs no lock. A refusal
-    /// names the organisation the report claims to be from once the payload has decoded, for
-    /// the audit log.
+    /// Verifies, decodes and validates an envelope, and checks the custody receipts that name
+    /// its report id: everything that needs no lasting lock. A refusal names the organisation
+    /// the report claims to be from once the payload has decoded, for the audit log.
     fn check(
         &self,
         envelope: &Envelope,
+        custody: &CustodyIndex,
         now: Timestamp,
     ) -> Result<Checked, (Refused, Option<String>)> {
-        let (verified, keys) = self.verify(envelope).map_err(|r| (r, None))?;
+        let (verified, keys) = self
+            .verify(envelope, payload_type::REPORT)
+            .map_err(|r| (r, None))?;
         let report = alliance_proto::decode_report(verified.payload())
             .map_err(|e| (refusal_of_wire(e), None))?;
         let org = report.org.to_string();
-        self.check_report(&verified, &keys, report, now)
-            .map_err(|r| (r, Some(org)))
+        let mut checked = self
+            .check_report(&verified, &keys, report, now)
+            .map_err(|r| (r, Some(org.clone())))?;
+        for receipt in custody.get(&checked.report_id).into_iter().flatten() {
+            match self.check_custody(receipt, &checked.report_id, &checked.report, now) {
+                Ok(at) => {
+                    checked.custody_at = Some(checked.custody_at.map_or(at, |held| held.min(at)));
+                }
+                Err(refused) => checked
+                    .custody_refusals
+                    .push((Some(org.clone()), ignored_custody(refused))),
+            }
+        }
+        Ok(checked)
+    }
+
+    /// Checks a relay's custody receipt for a checked report and answers its custody time. It
+    /// must be an envelope of type custody-receipt signed by an accepted key (active, or rotated
+    /// and in its grace period) of the relay it names; that organisation must be a registered
+    /// relay and the one the report's organisation reports through; it must name the report's
+    /// id (and its organisation, period and revision); and its time may be neither in the future
+    /// (beyond [`CUSTODY_CLOCK_SKEW`]) nor before the report's period began.
+    fn check_custody(
+        &self,
+        envelope: &Envelope,
+        report_id: &ReportId,
+        report: &Report,
+        now: Timestamp,
+    ) -> Result<Timestamp, Refused> {
+        let (verified, keys) = self.verify(envelope, payload_type::CUSTODY_RECEIPT)?;
+        let custody = alliance_proto::decode_custody_receipt(verified.payload()).map_err(|e| {
+            Refused::new(
+                RefusalReason::Malformed,
+                format!("the custody receipt is invalid: {e}"),
+            )
+        })?;
+        {
+            let state = self.state();
+            let Some(relay) = state.registry.get(&custody.relay) else {
+                return Err(Refused::new(
+                    RefusalReason::UnknownOrganisation,
+                    format!(
+                        "the custody receipt names relay {}, which is not registered at this hub",
+                        custody.relay
+                    ),
+                ));
+            };
+            let own_keys: Vec<_> = relay
+                .keys
+                .iter()
+                .filter(|k| verified.is_signed_by(&k.public_key))
+                .collect();
+            if own_keys.is_empty() {
+                let signer = &verified.signers()[0];
+                let owner = keys
+                    .iter()
+                    .find(|(_, _, key)| *key == signer.public_key)
+                    .map(|(_, owner, _)| owner.to_string())
+                    .unwrap_or_default();
+                return Err(Refused::new(
+                    RefusalReason::WrongOrganisation,
+                    format!(
+                        "the custody receipt names relay {} but is signed by key {} of organisation {owner}",
+                        custody.relay, signer.key_id
+                    ),
+                ));
+            }
+            if !own_keys.iter().any(|k| k.accepts_at(now)) {
+                return Err(Refused::new(
+                    RefusalReason::KeyNotAccepted,
+                    format!(
+                        "the custody receipt is signed by key {} of relay {}, which is no longer accepted",
+                        own_keys[0].key_id, custody.relay
+                    ),
+                ));
+            }
+            if !state.relays.contains_key(&custody.relay) {
+                return Err(Refused::new(
+                    RefusalReason::NotRelayed,
+                    format!(
+                        "the custody receipt names organisation {}, which is not a relay",
+                        custody.relay
+                    ),
+                ));
+            }
+            let via = state.registry.get(&report.org).and_then(|o| o.via.as_ref());
+            if via != Some(&custody.relay) {
+                return Err(Refused::new(
+                    RefusalReason::NotRelayed,
+                    format!(
+                        "the custody receipt is from relay {}, but organisation {} reports {}",
+                        custody.relay,
+                        report.org,
+                        match via {
+                            Some(via) => format!("through relay {via}"),
+                            None => "to the hub directly".to_owned(),
+                        }
+                    ),
+                ));
+            }
+        }
+        if custody.report_id != *report_id {
+            return Err(Refused::new(
+                RefusalReason::Malformed,
+                format!(
+                    "the custody receipt names report {}, not {report_id}",
+                    custody.report_id
+                ),
+            ));
+        }
+        if (&custody.org, custody.period, custody.revision)
+            != (&report.org, report.period, report.revision)
+        {
+            return Err(Refused::new(
+                RefusalReason::Malformed,
+                format!(
+                    "the custody receipt describes {} {} revision {}, but the report is {} {} revision {}",
+                    custody.org,
+                    custody.period,
+                    custody.revision,
+                    report.org,
+                    report.period,
+                    report.revision
+                ),
+            ));
+        }
+        let latest = Timestamp(now.0.saturating_add(CUSTODY_CLOCK_SKEW));
+        if custody.received_at > latest {
+            return Err(Refused::new(
+                RefusalReason::Malformed,
+                format!(
+                    "the custody receipt is dated {}, in the future (the hub's clock says {now})",
+                    custody.received_at
+                ),
+            ));
+        }
+        let began = Timestamp::start_of(report.period.start());
+        if custody.received_at < began {
+            return Err(Refused::new(
+                RefusalReason::Malformed,
+                format!(
+                    "the custody receipt is dated {}, before period {} began ({began})",
+                    custody.received_at, report.period
+                ),
+            ));
+        }
+        Ok(custody.received_at)
+    }
+
+    /// Records the custody receipts that are ignored for timing as refusals in the audit log
+    /// (the submission itself goes on). A failure to record one fails the hub.
+    fn audit_custody(
+        &self,
+        peer: &str,
+        refusals: Vec<(Option<String>, Refused)>,
+    ) -> Result<(), HubError> {
+        for (org, refused) in refusals {
+            if let HubError::Storage(message) = self.refuse(peer, "custody receipt", org, refused) {
+                return Err(HubError::Storage(message));
+            }
+        }
+        Ok(())
+    }
+
+    /// The stored record of a report already held, with a custody time lowered to `at`: from
+    /// `pending` (records of this batch not yet written) if it is there, else from the store.
+    fn with_earlier_custody(
+        &self,
+        report_id: &ReportId,
+        at: Timestamp,
+        pending: &[StoredReport],
+    ) -> Result<StoredReport, HubError> {
+        let held = match pending.iter().find(|s| s.report_id == *report_id) {
+            Some(held) => held.clone(),
+            None => self
+                .store
+                .report(report_id)
+                .map_err(|e| self.fail(e))?
+                .ok_or_else(|| {
+                    HubError::Storage(format!(
+                        "report {report_id} is held in the ledger but not in the store"
+                    ))
+                })?,
+        };
+        Ok(StoredReport {
+            custody_at: Some(held.custody_at.map_or(at, |c| c.min(at))),
+            ..held
+        })
     }
 
     /// Verifies an envelope's signatures over the bytes received, with every key the hub ever
     /// enrolled (their states are checked afterwards, so a revoked key is named as such).
-    fn verify(&self, envelope: &Envelope) -> Result<(Verified, Vec<KnownKey>), Refused> {
+    fn verify(
+        &self,
+        envelope: &Envelope,
+        expected_type: &str,
+    ) -> Result<(Verified, Vec<KnownKey>), Refused> {
         let keys: Vec<KnownKey> = {
             let state = self.state();
             envelope
@@ -266,7 +549,7 @@ impl Hub {
                 })
                 .collect()
         };
-        let verified = verify_signed(envelope, payload_type::REPORT, |key_id| {
+        let verified = verify_signed(envelope, expected_type, |key_id| {
             keys.iter().find(|(id, _, _)| id == key_id).map(|k| k.2)
         })
         .map_err(refusal_of_envelope)?;
@@ -340,38 +623,59 @@ impl Hub {
         Ok(Checked {
             report_id: ReportId(verified.report_id()),
             report,
+            custody_at: None,
+            custody_refusals: Vec::new(),
         })
     }
 
-    /// Decides a checked envelope's outcome and applies it to the ledger; `store` says whether
-    /// the caller must write it (a duplicate changes nothing and is not written, so a sender
-    /// repeating itself cannot grow the store). The caller writes it under the same lock, so a
-    /// later outcome that names this report as the winner is only ever acknowledged after it
-    /// (the flush that acknowledges the later one covers every write before it). After a failed
-    /// write the hub fails, so the ledger never runs ahead of what it acknowledges.
+    /// Decides a checked envelope's outcome and applies it to the ledger; `write` says what the
+    /// caller must write (a duplicate is not written, so a sender repeating itself cannot grow
+    /// the store, unless it brings an earlier custody time, which replaces the stored record's).
+    /// The caller writes it under the same lock, so a later outcome that names this report as
+    /// the winner is only ever acknowledged after it (the flush that acknowledges the later one
+    /// covers every write before it). After a failed write the hub fails, so the ledger never
+    /// runs ahead of what it acknowledges.
+    ///
+    /// The ledger's time for the report is the earlier of its verified custody time and `now`,
+    /// which is what coverage compares with the deadline.
     fn decide(
         &self,
         state: &mut State,
         checked: Checked,
         now: Timestamp,
     ) -> Result<Decided, HubError> {
-        let Checked { report_id, report } = checked;
+        let Checked {
+            report_id,
+            report,
+            custody_at,
+            ..
+        } = checked;
+        let received_at = custody_at.map_or(now, |at| at.min(now));
         let (org, period, revision) = (report.org.clone(), report.period, report.revision);
+        let held_since = state.ledger.first_received_at(&report_id);
         let outcome = state
             .ledger
             .insert(Entry {
                 report_id,
                 report,
-                received_at: now,
+                received_at,
             })
             .map_err(refusal_of_merge)?;
         let duplicate = outcome.kind == OutcomeKind::Duplicate;
-        if !duplicate {
+        let write = match (duplicate, custody_at, held_since) {
+            (false, _, _) => Write::New,
+            (true, Some(at), Some(held)) if at < held => Write::EarlierCustody(at),
+            (true, _, _) => Write::Nothing,
+        };
+        if write != Write::Nothing {
             state.generation += 1;
         }
         let first_received_at = match duplicate {
-            true => state.ledger.first_received_at(&report_id).unwrap_or(now),
-            false => now,
+            true => state
+                .ledger
+                .first_received_at(&report_id)
+                .unwrap_or(received_at),
+            false => received_at,
         };
         Ok(Decided {
             receipt: Receipt {
@@ -383,7 +687,8 @@ impl Hub {
                 issued_at: now,
                 first_received_at,
             },
-            store: !duplicate,
+            custody_at,
+            write,
         })
     }
 
@@ -422,7 +727,20 @@ type KnownKey = (String, alliance_core::OrgId, [u8; 32]);
 struct Checked {
     report_id: ReportId,
     report: Report,
+    /// The earliest time of the custody receipts that came with it and checked out.
+    custody_at: Option<Timestamp>,
+    /// The custody receipts that came with it and did not check out, to audit (with the
+    /// organisation the report is from); they are ignored for timing.
+    custody_refusals: Vec<(Option<String>, Refused)>,
 }
+
+/// The custody receipts of a submission, by the report id each names. The id is read from the
+/// payload before the receipt is verified, only to find the report it belongs to; the receipt
+/// is then verified against that report ([`Hub::check_custody`]).
+type CustodyIndex = BTreeMap<ReportId, Vec<Envelope>>;
+
+/// How far in the future, by the hub's clock, a relay's custody time may be, in seconds.
+const CUSTODY_CLOCK_SKEW: i64 = 5 * 60;
 
 /// A checked envelope, or why it is refused with the organisation its report names (once it
 /// decoded), for the audit log.
@@ -431,20 +749,109 @@ type CheckResult = Result<Checked, (Refused, Option<String>)>;
 /// Below this many envelopes per thread, a batch is checked on the calling thread alone.
 const MIN_PARALLEL_CHUNK: usize = 16;
 
-/// A decided envelope: its receipt, and whether it is to be stored (not a duplicate).
+/// A decided envelope: its receipt, its verified custody time, and what is to be written.
 #[derive(Debug)]
 struct Decided {
     receipt: Receipt,
-    store: bool,
+    custody_at: Option<Timestamp>,
+    write: Write,
 }
 
-/// What is stored of a decided envelope: the envelope as received and its outcome.
-fn stored(receipt: &Receipt, envelope: Envelope, now: Timestamp) -> StoredReport {
+/// What a decided envelope asks of the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// Not held before: store it.
+    New,
+    /// A duplicate with a custody time earlier than any time known for the report: lower the
+    /// stored record's custody time to it.
+    EarlierCustody(Timestamp),
+    /// A duplicate that changes nothing.
+    Nothing,
+}
+
+/// What is stored of a newly decided envelope: the envelope as received, when the hub received
+/// it, its outcome and its verified custody time.
+fn stored(decided: &Decided, envelope: Envelope, now: Timestamp) -> StoredReport {
     StoredReport {
-        report_id: receipt.report_id,
+        report_id: decided.receipt.report_id,
         envelope,
         received_at: now,
-        outcome: receipt.outcome,
+        outcome: decided.receipt.outcome,
+        custody_at: decided.custody_at,
+    }
+}
+
+/// Indexes custody receipts by the report id each names. One that is not of type
+/// custody-receipt or does not decode cannot be matched to a report: it is ignored, with its
+/// refusal to audit.
+fn index_custody(receipts: Vec<Envelope>) -> (CustodyIndex, Vec<(Option<String>, Refused)>) {
+    let mut index = CustodyIndex::new();
+    let mut refusals = Vec::new();
+    for receipt in receipts {
+        if receipt.payload_type != payload_type::CUSTODY_RECEIPT {
+            refusals.push((
+                None,
+                ignored_custody(Refused::new(
+                    RefusalReason::PayloadType,
+                    format!(
+                        "the custody receipt has payload type {:?}, not {}",
+                        receipt.payload_type,
+                        payload_type::CUSTODY_RECEIPT
+                    ),
+                )),
+            ));
+            continue;
+        }
+        match alliance_proto::decode_custody_receipt(&receipt.payload) {
+            Ok(custody) => index.entry(custody.report_id).or_default().push(receipt),
+            Err(e) => refusals.push((
+                None,
+                ignored_custody(Refused::new(
+                    RefusalReason::Malformed,
+                    format!("the custody receipt is invalid: {e}"),
+                )),
+            )),
+        }
+    }
+    (index, refusals)
+}
+
+/// The refusals of custody receipts that name none of `matched`, the report ids of the
+/// submission's envelopes that were accepted for processing (`what` says what that is).
+fn unmatched_custody(
+    custody: &CustodyIndex,
+    matched: &BTreeSet<ReportId>,
+    what: &str,
+) -> Vec<(Option<String>, Refused)> {
+    custody
+        .iter()
+        .filter(|(id, _)| !matched.contains(*id))
+        .flat_map(|(id, receipts)| {
+            receipts.iter().map(move |receipt| {
+                // Decoded before, when it was indexed: named by the organisation it is about.
+                let org = alliance_proto::decode_custody_receipt(&receipt.payload)
+                    .ok()
+                    .map(|custody| custody.org.to_string());
+                (
+                    org,
+                    ignored_custody(Refused::new(
+                        RefusalReason::Malformed,
+                        format!("the custody receipt names report {id}, which is not {what}"),
+                    )),
+                )
+            })
+        })
+        .collect()
+}
+
+/// A custody receipt's refusal, saying that it is only ignored for timing.
+fn ignored_custody(refused: Refused) -> Refused {
+    Refused {
+        message: format!(
+            "{}; the custody receipt is ignored, the report counts as received when the hub received it",
+            refused.message
+        ),
+        ..refused
     }
 }
 

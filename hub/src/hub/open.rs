@@ -96,14 +96,16 @@ pub(super) fn rebuild(store: &HubStore, registry: &Registry) -> Result<Ledger, O
 }
 
 /// The ledger's view of a stored envelope. Its signature was verified when it arrived; keys
-/// revoked since do not undo what was accepted then (BAD_INPUTS 7), so it is not verified again.
+/// revoked since do not undo what was accepted then (BAD_INPUTS 7), so it is not verified again;
+/// nor is its custody receipt, which was verified when it came. It counts as received at the
+/// earlier of its custody time and the hub's receipt, as when it arrived.
 fn entry_of(stored: StoredReport) -> Result<Entry, OpenError> {
     let report = alliance_proto::decode_report(&stored.envelope.payload)
         .map_err(|e| OpenError::Rebuild(format!("stored report {}: {e}", stored.report_id)))?;
     Ok(Entry {
         report_id: stored.report_id,
+        received_at: stored.first_received_at(),
         report,
-        received_at: stored.received_at,
     })
 }
 

@@ -76,8 +76,14 @@ impl HubService for IngestService {
         request: Request<pb::SubmitRequest>,
     ) -> Result<Response<pb::SubmitResponse>, Status> {
         let peer = actor(&request);
-        let envelope = required(request.into_inner().envelope, "envelope")?;
-        let receipt = self.hub.submit(envelope, &peer).await.map_err(status_of)?;
+        let request = request.into_inner();
+        let envelope = required(request.envelope, "envelope")?;
+        let custody = request.custody_receipt.map(Envelope::from);
+        let receipt = self
+            .hub
+            .submit_with_custody(envelope, custody, &peer)
+            .await
+            .map_err(status_of)?;
         Ok(Response::new(pb::SubmitResponse {
             receipt: Some(pb::submit_response::Receipt::HubReceipt((&receipt).into())),
         }))
@@ -88,21 +94,25 @@ impl HubService for IngestService {
         request: Request<pb::SubmitBatchRequest>,
     ) -> Result<Response<pb::SubmitBatchResponse>, Status> {
         let peer = actor(&request);
-        let envelopes = request.into_inner().envelopes;
+        let request = request.into_inner();
+        let (envelopes, custody) = (request.envelopes, request.custody_receipts);
         let limit = self.hub.config().limits.max_batch_items;
-        if envelopes.len() > limit {
-            return Err(refusal(&Refused::new(
-                RefusalReason::TooLarge,
-                format!(
-                    "the batch holds {} envelopes, more than the limit of {limit}",
-                    envelopes.len()
-                ),
-            )));
+        for (count, what) in [
+            (envelopes.len(), "envelopes"),
+            (custody.len(), "custody receipts"),
+        ] {
+            if count > limit {
+                return Err(refusal(&Refused::new(
+                    RefusalReason::TooLarge,
+                    format!("the batch holds {count} {what}, more than the limit of {limit}"),
+                )));
+            }
         }
         let envelopes = envelopes.into_iter().map(Envelope::from).collect();
+        let custody = custody.into_iter().map(Envelope::from).collect();
         let answer = self
             .hub
-            .submit_batch(envelopes, &peer)
+            .submit_batch_with_custody(envelopes, custody, &peer)
             .await
             .map_err(status_of)?;
         Ok(Response::new(pb::SubmitBatchResponse {

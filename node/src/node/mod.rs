@@ -6,8 +6,10 @@
 //! - `reports.rs`: building, previewing, submitting, withdrawing and exporting reports.
 //! - `outbox.rs`: pushing signed reports upstream, in order, until the hub has answered.
 //! - `keys.rs`: key files and rotation.
+//! - `hosted.rs`: affiliates a relay hosts.
 //! - `status.rs`: what `status` shows.
 
+mod hosted;
 pub(crate) mod keys;
 mod open;
 mod outbox;
@@ -30,12 +32,13 @@ use alliance_store::{NodeStore, Setup, StoreError};
 use crate::config::NodeConfig;
 use crate::upstream::{Upstream, UpstreamError};
 
+pub use hosted::Hosted;
 pub use keys::Rotated;
 pub use open::OpenError;
 pub(crate) use open::open_framework;
 pub use reports::Warning;
 pub use reports::{Preview, Submitted};
-pub use status::{LinkState, NodeStatus, OrgStatus};
+pub use status::{LinkState, NodeStatus, OrgStatus, RelayedSummary};
 
 /// An opened node.
 #[derive(Debug)]
@@ -54,6 +57,8 @@ pub struct Node {
     /// Wakes the outbox when something is queued.
     outbox_wake: Notify,
     link: Mutex<LinkState>,
+    /// When the reports held by a relay were last looked up at the upstream.
+    held_polled: Mutex<Option<std::time::Instant>>,
 }
 
 /// Why an operation failed.
@@ -115,6 +120,41 @@ impl Node {
     /// The hub's key, pinned at enrollment.
     pub fn hub_key(&self) -> [u8; 32] {
         self.setup.hub_public_key
+    }
+
+    /// The organisation that runs this node.
+    pub fn own_org(&self) -> &OrgId {
+        &self.setup.own_org
+    }
+
+    /// Whether this node was enrolled as a relay.
+    pub fn is_relay(&self) -> bool {
+        self.setup.relay
+    }
+
+    /// The key the node's own organisation signs with now (a relay signs custody receipts
+    /// with it).
+    pub(crate) fn own_key(&self) -> Result<SigningKey, NodeError> {
+        self.key_of(&self.setup.own_org)
+    }
+
+    /// Whether the node holds `org` (its own, or one it hosts); a report of any other
+    /// organisation in its store is one it relays.
+    pub(crate) fn holds(&self, org: &OrgId) -> bool {
+        self.keys.lock().is_ok_and(|keys| keys.contains_key(org))
+    }
+
+    pub(crate) fn store(&self) -> &NodeStore {
+        &self.store
+    }
+
+    pub(crate) fn upstream(&self) -> &Upstream {
+        &self.upstream
+    }
+
+    /// The link to the upstream as the outbox last saw it.
+    pub(crate) fn link(&self) -> LinkState {
+        self.link.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
     /// Flushes everything written so far: at shutdown and after direct-mode commands.

@@ -91,6 +91,7 @@ impl Node {
             revisions: tokio::sync::Mutex::new(()),
             outbox_wake: Notify::new(),
             link: Mutex::new(LinkState::default()),
+            held_polled: Mutex::new(None),
         };
         node.finish_drafts().map_err(|e| match e {
             NodeError::Storage(e) => OpenError::Store(e),

@@ -9,11 +9,17 @@
 //!   configured maximum, with jitter so that many nodes coming back after an outage do not all
 //!   call at once.
 //! - Memory is bounded: a round reads at most [`WINDOW`] entries.
+//! - On a relay, an entry of an organisation the node does not hold is an affiliate's envelope
+//!   it relays: it goes upstream unchanged with the relay's custody receipt attached, and its
+//!   outcome (the hub's receipt, or the hub's final refusal) is what the affiliate is told.
+//! - A relay's custody receipt is kept only once it verifies under a key of the relay the
+//!   organisation reports through, in the hub's signed registry (fetched again if the relay's
+//!   key is unknown); one that does not is an untrusted answer, retried and shown.
 //! - A crash after sending and before storing the receipt sends the envelope again after the
 //!   restart; the hub answers `duplicate`, and the node then fetches the receipt of the first
 //!   delivery, so the status shows the real outcome and nothing is counted twice.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand_core::{OsRng, RngCore};
 use tokio::sync::watch;
@@ -22,11 +28,12 @@ use alliance_core::receipt::{OutcomeKind, Receipt};
 use alliance_envelope::Envelope;
 use alliance_store::{DeliveryState, ReportEntry, StoredRefusal};
 
-use super::{Node, NodeError};
+use super::{Node, NodeError, now};
 use crate::crash;
-use crate::upstream::{Delivery, UpstreamError};
+use crate::relay::verify::{CustodyProblem, check_custody};
+use crate::upstream::{Delivery, UpstreamError, open_registry};
 
-/// The most outbox entries one round reads.
+/// The most outbox entries one round sends, and the page size it reads the outbox in.
 pub const WINDOW: usize = 32;
 
 /// How often reports held by a relay are looked up at the upstream.
@@ -94,20 +101,52 @@ impl Node {
 
     /// One pass over the head of the outbox, in order.
     async fn push_round(&self) -> Result<Round, NodeError> {
-        let entries = self.store.outbox(WINDOW)?;
-        if entries.is_empty() {
-            return Ok(Round::Idle);
+        // Reports a relay holds are looked up at most every HELD_POLL; the others are sent.
+        // The outbox is read a page at a time, so a long backlog behind many held reports
+        // still moves, with bounded memory.
+        let poll_held = self.held_poll_due();
+        let (mut after, mut sent, mut moved, mut held) = (0, 0, false, false);
+        loop {
+            let page = self.store.outbox_after(after, WINDOW)?;
+            if page.is_empty() {
+                break;
+            }
+            for (position, mut entry) in page {
+                after = position;
+                if entry.state == DeliveryState::HeldByRelay {
+                    held = true;
+                    if poll_held {
+                        moved |= self.look_up(&mut entry).await?;
+                    }
+                    continue;
+                }
+                moved |= self.send(&mut entry).await?;
+                held |= entry.state == DeliveryState::HeldByRelay;
+                sent += 1;
+                // Come back at once for more, after looking at the stop signal.
+                if sent >= WINDOW {
+                    return Ok(Round::Moved);
+                }
+            }
         }
-        let mut moved = false;
-        for mut entry in entries {
-            let delivered = if entry.state == DeliveryState::HeldByRelay {
-                self.look_up(&mut entry).await?
-            } else {
-                self.send(&mut entry).await?
-            };
-            moved |= delivered;
+        if poll_held && let Ok(mut polled) = self.held_polled.lock() {
+            *polled = Some(Instant::now());
         }
-        Ok(if moved { Round::Moved } else { Round::Held })
+        Ok(if moved {
+            Round::Moved
+        } else if held {
+            Round::Held
+        } else {
+            Round::Idle
+        })
+    }
+
+    /// Whether reports held by a relay are due to be looked up.
+    fn held_poll_due(&self) -> bool {
+        self.held_polled
+            .lock()
+            .map(|polled| polled.is_none_or(|at| at.elapsed() >= HELD_POLL))
+            .unwrap_or(true)
     }
 
     /// Sends one entry. Returns whether it left the outbox; a transient failure is an error,
@@ -115,7 +154,16 @@ impl Node {
     async fn send(&self, entry: &mut ReportEntry) -> Result<bool, NodeError> {
         entry.attempts = entry.attempts.saturating_add(1);
         self.store.update_report(entry, false)?;
-        let answer = self.upstream.submit(&entry.envelope).await;
+        let relayed = !self.holds(&entry.org);
+        let custody = if relayed {
+            entry.custody_receipt.as_ref()
+        } else {
+            None
+        };
+        let answer = self
+            .upstream
+            .submit_with_custody(&entry.envelope, custody)
+            .await;
         crash::point(crash::AFTER_SENDING);
         match answer {
             Ok(Delivery::Decided { receipt, envelope }) => {
@@ -125,9 +173,17 @@ impl Node {
                 Ok(true)
             }
             Ok(Delivery::HeldByRelay { custody }) => {
+                if !relayed {
+                    // A relay's own custody receipt of an envelope it relays stays the one
+                    // its affiliate was given.
+                    if let Err(error) = self.check_custody(entry, &custody).await {
+                        self.note_error(&error);
+                        return Err(error.into());
+                    }
+                    entry.custody_receipt = Some(custody);
+                }
                 self.note_contact();
                 entry.state = DeliveryState::HeldByRelay;
-                entry.custody_receipt = Some(custody);
                 self.store.update_report(entry, false)?;
                 self.store.durable().await?;
                 Ok(false)
@@ -205,14 +261,62 @@ impl Node {
         envelope: Envelope,
     ) -> Result<(), NodeError> {
         crash::point(crash::BEFORE_RECEIPT_STORED);
-        self.store
-            .note_hub_revision(&entry.org, entry.period, receipt.outcome.winning_revision)?;
+        if self.holds(&entry.org) {
+            self.store.note_hub_revision(
+                &entry.org,
+                entry.period,
+                receipt.outcome.winning_revision,
+            )?;
+        }
         entry.state = DeliveryState::Decided;
         entry.receipt = Some(envelope);
         self.store.update_report(entry, true)?;
         self.store.durable().await?;
         tracing::info!(report_id = %entry.report_id, outcome = receipt.outcome.kind.as_str(), winning_revision = receipt.outcome.winning_revision, "hub receipt stored");
         Ok(())
+    }
+
+    /// Checks a relay's custody receipt for `entry` against the hub's registry the node holds,
+    /// fetching the registry again (verified under the pinned hub key) if the relay's key is
+    /// not in it.
+    async fn check_custody(
+        &self,
+        entry: &ReportEntry,
+        custody: &Envelope,
+    ) -> Result<(), UpstreamError> {
+        let registry = match self.store.registry() {
+            Ok(Some(envelope)) => open_registry(&envelope, &self.setup.hub_public_key)
+                .map(|r| r.registry)
+                .unwrap_or_default(),
+            _ => Default::default(),
+        };
+        let checked = check_custody(custody, &registry, &entry.org, entry.report_id, now());
+        let problem = match checked {
+            Ok(_) => return Ok(()),
+            Err(CustodyProblem::Untrusted(message)) => {
+                return Err(UpstreamError::Untrusted(message));
+            }
+            Err(CustodyProblem::UnknownKey(message)) => message,
+        };
+        tracing::info!(%problem, "fetching the hub's registry again to check a custody receipt");
+        let (registry, envelope) = self.upstream.registry().await?;
+        match check_custody(
+            custody,
+            &registry.registry,
+            &entry.org,
+            entry.report_id,
+            now(),
+        ) {
+            Ok(_) => {
+                if let Err(error) = self.store.put_registry(&envelope) {
+                    tracing::warn!(%error, "could not store the hub's registry");
+                }
+                Ok(())
+            }
+            Err(CustodyProblem::Untrusted(message) | CustodyProblem::UnknownKey(message)) => {
+                Err(UpstreamError::Untrusted(message))
+            }
+        }
     }
 
     /// The wait before attempt `failures + 1`: doubling from the minimum, capped, with jitter

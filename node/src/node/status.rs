@@ -3,7 +3,7 @@
 
 use alliance_core::org::OrgId;
 use alliance_core::timestamp::Timestamp;
-use alliance_store::ReportEntry;
+use alliance_store::{DeliveryState, ReportEntry};
 
 use super::{Node, NodeError, now};
 use crate::upstream::UpstreamError;
@@ -24,6 +24,19 @@ pub struct NodeStatus {
     pub upstream: String,
     pub link: LinkState,
     pub orgs: Vec<OrgStatus>,
+    /// On a relay: the envelopes it holds for affiliates, by where they stand.
+    pub relayed: Option<RelayedSummary>,
+}
+
+/// The envelopes a relay took from affiliates, by where they stand.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayedSummary {
+    /// Not yet answered by the hub.
+    pub pending: u64,
+    /// Given a receipt by the hub.
+    pub decided: u64,
+    /// Refused by the hub for good.
+    pub set_aside: u64,
 }
 
 /// One organisation's reports.
@@ -49,11 +62,33 @@ impl Node {
                 key_id: entry.key_id,
             });
         }
+        let relayed = if self.setup.relay {
+            Some(self.relayed_summary()?)
+        } else {
+            None
+        };
         Ok(NodeStatus {
             upstream: self.upstream.address().to_owned(),
             link: self.link.lock().map(|l| l.clone()).unwrap_or_default(),
             orgs,
+            relayed,
         })
+    }
+
+    /// Counts the reports of organisations the node does not hold: those it relays.
+    fn relayed_summary(&self) -> Result<RelayedSummary, NodeError> {
+        let mut summary = RelayedSummary::default();
+        for entry in self.store.reports(None)? {
+            if self.holds(&entry.org) {
+                continue;
+            }
+            match entry.state {
+                DeliveryState::Pending | DeliveryState::HeldByRelay => summary.pending += 1,
+                DeliveryState::Decided => summary.decided += 1,
+                DeliveryState::SetAside => summary.set_aside += 1,
+            }
+        }
+        Ok(summary)
     }
 
     pub(super) fn note_contact(&self) {

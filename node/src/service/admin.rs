@@ -13,7 +13,7 @@ use alliance_proto::pb::node_admin_service_server::NodeAdminService;
 use alliance_store::{DeliveryState, ReportEntry};
 
 use super::status_of;
-use crate::node::{Node, NodeError, NodeStatus};
+use crate::node::{Node, NodeStatus};
 use crate::upstream::open_receipt;
 
 /// The admin service over a node.
@@ -234,12 +234,17 @@ impl NodeAdminService for AdminService {
 
     async fn add_hosted_organisation(
         &self,
-        _request: Request<pb::AddHostedOrganisationRequest>,
+        request: Request<pb::AddHostedOrganisationRequest>,
     ) -> Answer<pb::AddHostedOrganisationResponse> {
-        Err(status_of(NodeError::Invalid(
-            "hosting affiliates needs a relay node, and relay mode is not available in this build yet"
-                .to_owned(),
-        )))
+        let hosted = self
+            .node
+            .add_hosted(&request.into_inner().join_code)
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(pb::AddHostedOrganisationResponse {
+            org_id: hosted.org.to_string(),
+            key_id: hosted.key_id,
+        }))
     }
 }
 
@@ -264,6 +269,11 @@ fn status_response(status: &NodeStatus, hub_key: &[u8; 32]) -> pb::GetStatusResp
         last_error: status.link.last_error.clone().unwrap_or_default(),
         last_error_at_unix_seconds: status.link.last_error_at.map(|t| t.0),
         last_contact_at_unix_seconds: status.link.last_contact_at.map(|t| t.0),
+        relayed: status.relayed.map(|r| pb::RelayedSummary {
+            pending: r.pending,
+            decided: r.decided,
+            set_aside: r.set_aside,
+        }),
     }
 }
 

@@ -32,7 +32,9 @@ pub struct OrgCoverage {
     /// False for an organisation that never enrolled a key, which is itself a finding.
     pub enrolled: bool,
     pub submission: Submission,
-    /// The earliest receipt of any of its entries for the period.
+    /// The earliest receipt of any of its entries for the period: each entry's
+    /// [`Entry::received_at`](super::Entry::received_at), which is the earlier of a relay's
+    /// custody receipt and the hub's receipt.
     pub first_received_at: Option<Timestamp>,
     pub winning_revision: Option<u64>,
 }
@@ -40,7 +42,8 @@ pub struct OrgCoverage {
 /// Where an expected organisation's report stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Submission {
-    /// First received before the deadline.
+    /// First received before the deadline, by the hub or, earlier, by the relay it came
+    /// through (its custody receipt).
     OnTime,
     /// First received at or after the deadline.
     Late,

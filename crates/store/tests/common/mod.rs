@@ -80,6 +80,7 @@ pub fn report(n: u8, kind: OutcomeKind) -> StoredReport {
             winning_revision: u64::from(n),
             winning_report_id: ReportId([n; 32]),
         },
+        custody_at: None,
     }
 }
 
