@@ -1,14 +1,21 @@
 //! The outbox: signed reports pushed upstream in the order they were queued, until the hub's
 //! verified receipt is stored (DESIGN.md §1, §7).
 //!
+//! Calls are made in queue order, up to [`IN_FLIGHT`] at once, so a relay draining a backlog
+//! is not held to one round trip and one flush per envelope. The hub's merge rules make the
+//! view independent of the order in which it receives envelopes; only the outcomes it names
+//! may differ (revision 1 superseded at once rather than accepted first).
+//!
 //! - An entry leaves the outbox only in the transaction that stores the hub's receipt, or that
 //!   sets it aside with the upstream's final refusal; the queue then goes on with the next entry
 //!   (BAD_INPUTS 26).
 //! - A transient failure (unreachable, overloaded, timed out, an answer that does not verify)
-//!   stops the round: the same entry is tried again after a backoff that doubles up to the
+//!   stops the round (entries behind it whose answers were already stored have left): the same
+//!   entry is tried again after a backoff that doubles up to the
 //!   configured maximum, with jitter so that many nodes coming back after an outage do not all
 //!   call at once.
-//! - Memory is bounded: a round reads at most [`WINDOW`] entries.
+//! - Memory is bounded: a round reads the outbox a page of [`WINDOW`] entries at a time, and
+//!   has at most [`IN_FLIGHT`] submissions in flight, answers taken in queue order.
 //! - On a relay, an entry of an organisation the node does not hold is an affiliate's envelope
 //!   it relays: it goes upstream unchanged with the relay's custody receipt attached, and its
 //!   outcome (the hub's receipt, or the hub's final refusal) is what the affiliate is told.
@@ -21,6 +28,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use rand_core::{OsRng, RngCore};
 use tokio::sync::watch;
 
@@ -35,6 +43,9 @@ use crate::upstream::{Delivery, UpstreamError, open_registry};
 
 /// The most outbox entries one round sends, and the page size it reads the outbox in.
 pub const WINDOW: usize = 32;
+
+/// How many submissions a round has in flight at once.
+pub const IN_FLIGHT: usize = 16;
 
 /// How often reports held by a relay are looked up at the upstream.
 const HELD_POLL: Duration = Duration::from_secs(10);
@@ -111,6 +122,7 @@ impl Node {
             if page.is_empty() {
                 break;
             }
+            let mut pending = Vec::with_capacity(page.len());
             for (position, mut entry) in page {
                 after = position;
                 if entry.state == DeliveryState::HeldByRelay {
@@ -118,15 +130,29 @@ impl Node {
                     if poll_held {
                         moved |= self.look_up(&mut entry).await?;
                     }
-                    continue;
+                } else {
+                    pending.push(entry);
                 }
-                moved |= self.send(&mut entry).await?;
-                held |= entry.state == DeliveryState::HeldByRelay;
+            }
+            // Sent in queue order with up to IN_FLIGHT calls at once, answers taken in queue
+            // order: a relay draining a backlog is not held to one round trip and one flush
+            // per envelope. The first failure ends the round; calls still in flight are
+            // dropped, and their entries, still in the outbox, are sent again later.
+            let mut answers = futures::stream::iter(pending)
+                .map(|mut entry| async move {
+                    let left = self.send(&mut entry).await?;
+                    Ok::<_, NodeError>((left, entry.state))
+                })
+                .buffered(IN_FLIGHT);
+            while let Some(answer) = answers.next().await {
+                let (left, state) = answer?;
+                moved |= left;
+                held |= state == DeliveryState::HeldByRelay;
                 sent += 1;
-                // Come back at once for more, after looking at the stop signal.
-                if sent >= WINDOW {
-                    return Ok(Round::Moved);
-                }
+            }
+            // Come back at once for more, after looking at the stop signal.
+            if sent >= WINDOW {
+                return Ok(Round::Moved);
             }
         }
         if poll_held && let Ok(mut polled) = self.held_polled.lock() {
