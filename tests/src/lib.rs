@@ -12,12 +12,14 @@
 //! - [`NodeProcess`] is a running `alliance-node` on a temporary data directory, enrolled at a
 //!   [`HubProcess`] and driven through its command line.
 //! - [`ReportBuilder`] makes framework-version-1 reports to sign and submit.
+//! - [`relay`] starts a relay (a node with `init --relay`) and affiliates registered `--via` it.
 //! - [`wire`] makes protobuf bytes by hand (reordered, unknown or deeply nested fields) and sends
 //!   them as raw gRPC requests.
 
 mod hub;
 pub mod node;
 mod process;
+pub mod relay;
 mod report;
 pub mod view;
 pub mod wire;
