@@ -14,8 +14,8 @@
 //!   entry is tried again after a backoff that doubles up to the
 //!   configured maximum, with jitter so that many nodes coming back after an outage do not all
 //!   call at once.
-//! - Memory is bounded: a round reads the outbox a page of [`WINDOW`] entries at a time, and
-//!   has at most [`IN_FLIGHT`] submissions in flight, answers taken in queue order.
+//! - Memory is bounded: a round reads the outbox lazily a page of [`WINDOW`] entries at a time,
+//!   and has at most [`IN_FLIGHT`] calls in flight, answers taken in queue order.
 //! - On a relay, an entry of an organisation the node does not hold is an affiliate's envelope
 //!   it relays: it goes upstream unchanged with the relay's custody receipt attached, and its
 //!   outcome (the hub's receipt, or the hub's final refusal) is what the affiliate is told.
@@ -28,7 +28,7 @@
 
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use rand_core::{OsRng, RngCore};
 use tokio::sync::watch;
 
@@ -41,7 +41,7 @@ use crate::crash;
 use crate::relay::verify::{CustodyProblem, check_custody};
 use crate::upstream::{Delivery, UpstreamError, open_registry};
 
-/// The most outbox entries one round sends, and the page size it reads the outbox in.
+/// The page size the outbox is read in.
 pub const WINDOW: usize = 32;
 
 /// How many submissions a round has in flight at once.
@@ -113,47 +113,41 @@ impl Node {
     /// One pass over the head of the outbox, in order.
     async fn push_round(&self) -> Result<Round, NodeError> {
         // Reports a relay holds are looked up at most every HELD_POLL; the others are sent.
-        // The outbox is read a page at a time, so a long backlog behind many held reports
-        // still moves, with bounded memory.
         let poll_held = self.held_poll_due();
-        let (mut after, mut sent, mut moved, mut held) = (0, 0, false, false);
-        loop {
-            let page = self.store.outbox_after(after, WINDOW)?;
-            if page.is_empty() {
-                break;
+        // The outbox is read lazily a page at a time (bounded memory, and a long backlog
+        // behind many held reports still moves), and its entries go out in queue order with
+        // up to IN_FLIGHT calls at once across pages, answers taken in queue order: a relay
+        // draining a backlog is not held to one round trip and one flush per envelope. The
+        // first failure ends the round; calls still in flight are dropped, and their entries,
+        // still in the outbox, are sent again later.
+        let store = self.store.clone();
+        let pages = futures::stream::try_unfold(0u64, move |after| {
+            let page = store.outbox_after(after, WINDOW);
+            async move {
+                let page = page?;
+                Ok::<_, NodeError>(page.last().map(|(last, _)| *last).map(|last| (page, last)))
             }
-            let mut pending = Vec::with_capacity(page.len());
-            for (position, mut entry) in page {
-                after = position;
-                if entry.state == DeliveryState::HeldByRelay {
-                    held = true;
-                    if poll_held {
-                        moved |= self.look_up(&mut entry).await?;
-                    }
+        });
+        let answers = pages
+            .map_ok(|page| futures::stream::iter(page.into_iter().map(Ok)))
+            .try_flatten()
+            .map_ok(|(_, mut entry)| async move {
+                let left = if entry.state != DeliveryState::HeldByRelay {
+                    self.send(&mut entry).await?
+                } else if poll_held {
+                    self.look_up(&mut entry).await?
                 } else {
-                    pending.push(entry);
-                }
-            }
-            // Sent in queue order with up to IN_FLIGHT calls at once, answers taken in queue
-            // order: a relay draining a backlog is not held to one round trip and one flush
-            // per envelope. The first failure ends the round; calls still in flight are
-            // dropped, and their entries, still in the outbox, are sent again later.
-            let mut answers = futures::stream::iter(pending)
-                .map(|mut entry| async move {
-                    let left = self.send(&mut entry).await?;
-                    Ok::<_, NodeError>((left, entry.state))
-                })
-                .buffered(IN_FLIGHT);
-            while let Some(answer) = answers.next().await {
-                let (left, state) = answer?;
-                moved |= left;
-                held |= state == DeliveryState::HeldByRelay;
-                sent += 1;
-            }
-            // Come back at once for more, after looking at the stop signal.
-            if sent >= WINDOW {
-                return Ok(Round::Moved);
-            }
+                    false
+                };
+                Ok::<_, NodeError>((left, entry.state))
+            })
+            .try_buffered(IN_FLIGHT);
+        let mut answers = std::pin::pin!(answers);
+        let (mut moved, mut held) = (false, false);
+        while let Some(answer) = answers.next().await {
+            let (left, state) = answer?;
+            moved |= left;
+            held |= state == DeliveryState::HeldByRelay;
         }
         if poll_held && let Ok(mut polled) = self.held_polled.lock() {
             *polled = Some(Instant::now());
