@@ -43,6 +43,7 @@ pub use tempfile::TempDir;
 pub enum Binary {
     Hub,
     Node,
+    Demo,
 }
 
 /// What a finished command left behind.
@@ -58,6 +59,7 @@ impl Binary {
         match self {
             Binary::Hub => "alliance-hub",
             Binary::Node => "alliance-node",
+            Binary::Demo => "alliance-demo",
         }
     }
 
