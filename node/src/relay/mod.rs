@@ -166,13 +166,19 @@ impl Relay {
         envelope: &Envelope,
     ) -> Result<(alliance_core::report::Report, ReportId), RelayError> {
         let relay = self.node.own_org().clone();
+        // Checked under the read lock rather than on a copy: the registry of a large alliance
+        // is megabytes, and copying it for every envelope made intake CPU-bound.
         let attempt = |this: &Self| {
-            let held = this.registry.read().ok();
-            let registry = held
-                .as_ref()
-                .and_then(|h| h.as_ref().map(|r| r.registry.clone()))
-                .unwrap_or_default();
-            check_report(envelope, &registry, &relay, now())
+            let empty = alliance_core::org::Registry::default();
+            match this.registry.read() {
+                Ok(held) => check_report(
+                    envelope,
+                    held.as_ref().map_or(&empty, |r| &r.registry),
+                    &relay,
+                    now(),
+                ),
+                Err(_) => check_report(envelope, &empty, &relay, now()),
+            }
         };
         let arrived = Instant::now();
         match attempt(self) {
