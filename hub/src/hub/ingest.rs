@@ -386,26 +386,12 @@ impl Hub {
                     ),
                 ));
             };
-            let own_keys: Vec<_> = relay
-                .keys
-                .iter()
-                .filter(|k| verified.is_signed_by(&k.public_key))
-                .collect();
-            if own_keys.is_empty() {
-                let signer = &verified.signers()[0];
-                let owner = keys
-                    .iter()
-                    .find(|(_, _, key)| *key == signer.public_key)
-                    .map(|(_, owner, _)| owner.to_string())
-                    .unwrap_or_default();
-                return Err(Refused::new(
-                    RefusalReason::WrongOrganisation,
-                    format!(
-                        "the custody receipt names relay {} but is signed by key {} of organisation {owner}",
-                        custody.relay, signer.key_id
-                    ),
-                ));
-            }
+            let own_keys = signing_keys_of(
+                relay,
+                &verified,
+                &keys,
+                &format!("the custody receipt names relay {}", custody.relay),
+            )?;
             if !own_keys.iter().any(|k| k.accepts_at(now)) {
                 return Err(Refused::new(
                     RefusalReason::KeyNotAccepted,
@@ -572,26 +558,12 @@ impl Hub {
                 format!("organisation {} is not registered at this hub", report.org),
             ));
         };
-        let own_keys: Vec<_> = org
-            .keys
-            .iter()
-            .filter(|k| verified.is_signed_by(&k.public_key))
-            .collect();
-        if own_keys.is_empty() {
-            let signer = &verified.signers()[0];
-            let owner = keys
-                .iter()
-                .find(|(_, _, key)| *key == signer.public_key)
-                .map(|(_, owner, _)| owner.to_string())
-                .unwrap_or_default();
-            return Err(Refused::new(
-                RefusalReason::WrongOrganisation,
-                format!(
-                    "the report names organisation {} but is signed by key {} of organisation {owner}",
-                    report.org, signer.key_id
-                ),
-            ));
-        }
+        let own_keys = signing_keys_of(
+            org,
+            verified,
+            keys,
+            &format!("the report names organisation {}", report.org),
+        )?;
         if !own_keys.iter().any(|k| k.accepts_at(now)) {
             let key = own_keys[0];
             let why = match key.state {
@@ -916,4 +888,36 @@ fn refusal_of_merge(error: MergeError) -> HubError {
         MergeError::ReportIdReused { .. } => RefusalReason::Malformed,
     };
     HubError::Refused(Refused::new(reason, error.to_string()))
+}
+
+/// The keys of `org` that signed `verified`; none is WRONG_ORGANISATION, naming the organisation
+/// the signing key does belong to (from `known`). `named` says what named `org`, such as "the
+/// report names organisation ke-cotu".
+fn signing_keys_of<'a>(
+    org: &'a alliance_core::org::Organisation,
+    verified: &Verified,
+    known: &[KnownKey],
+    named: &str,
+) -> Result<Vec<&'a alliance_core::org::OrgKey>, Refused> {
+    let own: Vec<_> = org
+        .keys
+        .iter()
+        .filter(|k| verified.is_signed_by(&k.public_key))
+        .collect();
+    if own.is_empty() {
+        let signer = &verified.signers()[0];
+        let owner = known
+            .iter()
+            .find(|(_, _, key)| *key == signer.public_key)
+            .map(|(_, owner, _)| owner.to_string())
+            .unwrap_or_default();
+        return Err(Refused::new(
+            RefusalReason::WrongOrganisation,
+            format!(
+                "{named} but is signed by key {} of organisation {owner}",
+                signer.key_id
+            ),
+        ));
+    }
+    Ok(own)
 }
