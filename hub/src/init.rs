@@ -189,22 +189,7 @@ struct PublicAddress {
 impl PublicAddress {
     /// Parses `host:port` or `[v6]:port`. Port 0 is refused: a join code must name the port.
     fn parse(text: &str) -> anyhow::Result<Self> {
-        let (host, port) = text
-            .rsplit_once(':')
-            .with_context(|| format!("{text:?} is not host:port"))?;
-        let host = match host.strip_prefix('[') {
-            Some(inner) => inner
-                .strip_suffix(']')
-                .with_context(|| format!("{text:?}: unbalanced '['"))?,
-            None if host.contains(':') => bail!("{text:?}: write an IPv6 address as [addr]:port"),
-            None => host,
-        };
-        if host.is_empty() {
-            bail!("{text:?} has no host");
-        }
-        let port: u16 = port
-            .parse()
-            .with_context(|| format!("{text:?}: {port:?} is not a port number"))?;
+        let (host, port) = alliance_daemon::client::split_host_port(text)?;
         if port == 0 {
             bail!("{text:?}: port 0 cannot go into join codes; give the port nodes connect to");
         }

@@ -183,7 +183,7 @@ fn check_relay_args(relay: &RelayInit) -> anyhow::Result<RelayInit> {
             relay.listen
         )
     })?;
-    let (_, port) = split_host_port(&relay.public_address)
+    let (_, port) = client::split_host_port(&relay.public_address)
         .with_context(|| format!("--public-addr {:?}", relay.public_address))?;
     if port == 0 {
         bail!(
@@ -194,27 +194,6 @@ fn check_relay_args(relay: &RelayInit) -> anyhow::Result<RelayInit> {
     Ok(relay.clone())
 }
 
-/// `host:port` or `[v6]:port`.
-fn split_host_port(text: &str) -> anyhow::Result<(String, u16)> {
-    let (host, port) = text
-        .rsplit_once(':')
-        .with_context(|| format!("{text:?} is not host:port"))?;
-    let host = match host.strip_prefix('[') {
-        Some(inner) => inner
-            .strip_suffix(']')
-            .with_context(|| format!("{text:?}: unbalanced '['"))?,
-        None if host.contains(':') => bail!("{text:?}: write an IPv6 address as [addr]:port"),
-        None => host,
-    };
-    if host.is_empty() {
-        bail!("{text:?} has no host");
-    }
-    let port: u16 = port
-        .parse()
-        .with_context(|| format!("{text:?}: {port:?} is not a port number"))?;
-    Ok((host.to_owned(), port))
-}
-
 /// The relay's CA and server certificate in `DIR/tls/`: generated unless an earlier run of
 /// `init` left them (so a retried enrollment registers the same CA), then loaded and checked.
 fn relay_tls(data_dir: &Path, relay: &RelayInit) -> anyhow::Result<RelayIdentity> {
@@ -222,8 +201,8 @@ fn relay_tls(data_dir: &Path, relay: &RelayInit) -> anyhow::Result<RelayIdentity
     let cert = data_dir.join(RELAY_SERVER_CERT);
     let key = data_dir.join(RELAY_SERVER_KEY);
     if !(ca.exists() && cert.exists() && key.exists()) {
-        let (host, _) = split_host_port(&relay.public_address)?;
-        let mut hosts = vec![host.clone()];
+        let (host, _) = client::split_host_port(&relay.public_address)?;
+        let mut hosts = vec![host.to_owned()];
         if let Ok(listen) = relay.listen.parse::<std::net::SocketAddr>() {
             let ip = listen.ip();
             if !ip.is_unspecified() && host.parse::<std::net::IpAddr>().ok() != Some(ip) {

@@ -133,6 +133,12 @@ fn nothing_listens(err: &(dyn StdError + 'static)) -> bool {
 
 /// The host of "host:port" ("[v6]:port" for IPv6), checked to have a port.
 fn host_of(address: &str) -> Result<&str, DaemonError> {
+    split_host_port(address).map(|(host, _)| host)
+}
+
+/// The host and port of `host:port` or `[v6]:port`: one reading of addresses for the clients,
+/// the hub's `--public-addr` and a relay's.
+pub fn split_host_port(address: &str) -> Result<(&str, u16), DaemonError> {
     let (host, port) = match address.strip_prefix('[') {
         Some(rest) => {
             let (host, after) = rest
@@ -153,9 +159,10 @@ fn host_of(address: &str) -> Result<&str, DaemonError> {
     if host.is_empty() {
         return Err(invalid_address(address, "the host is empty"));
     }
-    port.parse::<u16>()
+    let port = port
+        .parse::<u16>()
         .map_err(|_| invalid_address(address, "the port is not a number from 0 to 65535"))?;
-    Ok(host)
+    Ok((host, port))
 }
 
 fn invalid_address(address: &str, reason: &str) -> DaemonError {
@@ -177,6 +184,7 @@ mod tests {
         );
         assert_eq!(host_of("127.0.0.1:1").ok(), Some("127.0.0.1"));
         assert_eq!(host_of("[::1]:443").ok(), Some("::1"));
+        assert_eq!(split_host_port("[::1]:443").ok(), Some(("::1", 443)));
         for bad in [
             "hub",
             "hub:",
