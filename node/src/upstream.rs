@@ -5,6 +5,7 @@
 //! (receipts, winning revisions) is verified here under the pinned hub key before anyone else
 //! sees it, so a relay can delay or drop but cannot fake an answer.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -124,6 +125,95 @@ impl Upstream {
                 "the answer to a submission holds no receipt".to_owned(),
             )),
         }
+    }
+
+    /// Submits several signed reports in one call, each with its relay's custody receipt if
+    /// it is relayed: what became of each, in order. The hub answers with one signature over
+    /// all the receipts, verified here once; a relay with a custody receipt per stored item.
+    pub async fn submit_batch(
+        &self,
+        items: &[(&Envelope, Option<&Envelope>)],
+    ) -> Result<Vec<Result<Delivery, pb::Refusal>>, UpstreamError> {
+        let response = self
+            .call(|mut client| {
+                let request = pb::SubmitBatchRequest {
+                    envelopes: items.iter().map(|(e, _)| (*e).into()).collect(),
+                    custody_receipts: items
+                        .iter()
+                        .filter_map(|(_, c)| c.map(Into::into))
+                        .collect(),
+                };
+                async move { client.submit_batch(request).await }
+            })
+            .await?;
+        let untrusted =
+            |what: String| UpstreamError::Untrusted(format!("the answer to a batch {what}"));
+        let mut refused: Vec<Option<pb::Refusal>> = vec![None; items.len()];
+        for item in response.refusals {
+            let slot = usize::try_from(item.index)
+                .ok()
+                .and_then(|i| refused.get_mut(i))
+                .ok_or_else(|| {
+                    untrusted(format!(
+                        "refuses item {}, which it does not hold",
+                        item.index
+                    ))
+                })?;
+            *slot = Some(item.refusal.unwrap_or_default());
+        }
+        let stored = refused.iter().filter(|r| r.is_none()).count();
+        let answers: Vec<Delivery> = match response.receipts {
+            Some(pb::submit_batch_response::Receipts::BatchReceipt(receipt)) => {
+                let envelope = Envelope::from(receipt);
+                let verified = verify_pinned(&envelope, payload_type::BATCH_RECEIPT, &self.hub_key)
+                    .map_err(|e| untrusted(format!("is not signed by the pinned hub key: {e}")))?;
+                let batch = alliance_proto::decode_batch_receipt(verified.payload())
+                    .map_err(|e| untrusted(format!("does not decode: {e}")))?;
+                let mut by_id: BTreeMap<ReportId, Receipt> = batch
+                    .receipts
+                    .into_iter()
+                    .map(|r| (r.report_id, r))
+                    .collect();
+                items
+                    .iter()
+                    .zip(&refused)
+                    .filter(|(_, refusal)| refusal.is_none())
+                    .map(|((e, _), _)| {
+                        let id = ReportId(alliance_envelope::report_id(e));
+                        let receipt = by_id
+                            .remove(&id)
+                            .ok_or_else(|| untrusted(format!("has no receipt of report {id}")))?;
+                        Ok(Delivery::Decided {
+                            receipt,
+                            envelope: envelope.clone(),
+                        })
+                    })
+                    .collect::<Result<_, UpstreamError>>()?
+            }
+            Some(pb::submit_batch_response::Receipts::CustodyReceipts(list)) => list
+                .receipts
+                .into_iter()
+                .map(|custody| Delivery::HeldByRelay {
+                    custody: custody.into(),
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        if answers.len() != stored {
+            return Err(untrusted(format!(
+                "holds {} receipts for {stored} items not refused",
+                answers.len()
+            )));
+        }
+        // Receipts come in request order, one per item not refused.
+        let mut answers = answers.into_iter();
+        Ok(refused
+            .into_iter()
+            .map(|refusal| match refusal {
+                Some(refusal) => Err(refusal),
+                None => answers.next().ok_or(pb::Refusal::default()),
+            })
+            .collect())
     }
 
     /// The hub's receipt for `id`, verified; `None` while a relay holds it without one.

@@ -634,7 +634,7 @@ fn a_lower_revision_is_superseded_and_changes_nothing() {
     assert_eq!(&aggregates, ledger.aggregates());
     let history: Vec<u64> = ledger
         .history(&org("ghana-tuc"), year(2009))
-        .map(|e| e.report.revision)
+        .map(|h| h.revision)
         .collect();
     assert_eq!(history, [1, 2], "kept in history, the winner last");
     assert_eq!(
@@ -647,13 +647,12 @@ fn a_lower_revision_is_superseded_and_changes_nothing() {
 fn a_period_overlapping_another_kind_is_refused_naming_both() {
     let registry = registry();
     let mut ledger = Ledger::new(&registry);
-    ledger
-        .insert(entry_with(
-            rid(1),
-            report("cut-brazil", year(2009), 1, activities(1)),
-            1,
-        ))
-        .unwrap();
+    let first = entry_with(
+        rid(1),
+        report("cut-brazil", year(2009), 1, activities(1)),
+        1,
+    );
+    ledger.insert(first.clone()).unwrap();
     let before = ledger.clone();
 
     let half = Period::Half(2009, 1);
@@ -675,13 +674,19 @@ fn a_period_overlapping_another_kind_is_refused_naming_both() {
 
     // Another organisation, or a half that does not overlap, is fine.
     let other = entry_with(rid(3), report("fs-brazil", half, 1, activities(1)), 3);
-    assert_eq!(ledger.insert(other).unwrap().kind, OutcomeKind::Accepted);
+    assert_eq!(
+        ledger.insert(other.clone()).unwrap().kind,
+        OutcomeKind::Accepted
+    );
     let later = entry_with(
         rid(4),
         report("cut-brazil", Period::Half(2010, 1), 1, activities(1)),
         4,
     );
-    assert_eq!(ledger.insert(later).unwrap().kind, OutcomeKind::Accepted);
+    assert_eq!(
+        ledger.insert(later.clone()).unwrap().kind,
+        OutcomeKind::Accepted
+    );
     // And the other way round: a year over a half already reported.
     let year_over_half = entry_with(rid(5), report("fs-brazil", year(2009), 1, activities(1)), 5);
     assert_eq!(
@@ -693,7 +698,7 @@ fn a_period_overlapping_another_kind_is_refused_naming_both() {
         })
     );
     // A stored set never holds an overlap, so a rebuild of it succeeds.
-    let rebuilt = Ledger::from_entries(&registry, ledger.entries().cloned()).unwrap();
+    let rebuilt = Ledger::from_entries(&registry, [first, other, later]).unwrap();
     assert_eq!(rebuilt, ledger);
 }
 

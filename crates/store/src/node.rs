@@ -15,7 +15,12 @@
 //! | `drafts` | organisation id, 0, period, 0, revision (`u64` BE) | created at (`i64` BE), withdrawn (1 byte), payload to the end |
 //! | `reports` | report id (32 bytes) | JSON header, then the envelope, custody receipt and receipt (see `encode_report`) |
 //! | `outbox` | outbox sequence (`u64` BE) | report id (32 bytes) |
+//! | `shared_receipts` | SHA-256 of the receipt's bytes | a hub batch receipt, protobuf |
 //! | `narratives` | organisation id, 0, period, 0, action point id | the text, UTF-8 |
+//!
+//! A hub batch receipt answers many reports with one signature; it is stored once in
+//! `shared_receipts` and each report it answers refers to it, rather than holding a copy whose
+//! size grows with the batch.
 //!
 //! Organisation ids and periods never contain a 0 byte, so the 0 separator keeps one
 //! organisation's (or period's) keys apart from another's whose id merely starts the same way.
@@ -37,8 +42,9 @@ use alliance_core::period::Period;
 use alliance_core::receipt::ReportId;
 use alliance_core::record::Record;
 use alliance_core::timestamp::Timestamp;
-use alliance_envelope::Envelope;
+use alliance_envelope::{Envelope, payload_type};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
@@ -63,6 +69,7 @@ const DRAFTS: &str = "drafts";
 const REPORTS: &str = "reports";
 const OUTBOX: &str = "outbox";
 const NARRATIVES: &str = "narratives";
+const SHARED_RECEIPTS: &str = "shared_receipts";
 
 const SETUP_KEY: &str = "setup";
 const FRAMEWORK_KEY: &str = "framework";
@@ -88,6 +95,7 @@ struct Inner {
     reports: sled::Tree,
     outbox: sled::Tree,
     narratives: sled::Tree,
+    shared_receipts: sled::Tree,
     /// The number of reports in the outbox, kept here because sled counts a tree by walking it.
     /// Signed because a report may leave the outbox (and be counted out) just before the
     /// writer that queued it counts it in.
@@ -197,6 +205,12 @@ impl NodeStore {
     /// Flushes every write so far to disk, blocking: for shutdown and the command line.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.inner.commit.flush()
+    }
+
+    /// The message of the first write or flush that failed, once one has: from then on every
+    /// write is refused, so the node can acknowledge nothing more and must stop.
+    pub fn failure(&self) -> Option<String> {
+        self.inner.db.failure().map(str::to_owned)
     }
 
     /// Stores the setup, replacing any earlier one.
@@ -417,24 +431,32 @@ impl NodeStore {
         let inner = &self.inner;
         let meta = inner.db.meta();
         let draft = draft_key(&entry.org, entry.period, entry.revision);
+        let encoded = encode_report(entry)?;
         let appended = inner.db.write(|| {
-            Ok(
-                (meta, &inner.drafts, &inner.reports, &inner.outbox).transaction(
-                    |(meta, drafts, reports, outbox)| {
-                        drafts.remove(draft.as_slice())?;
-                        if reports.get(entry.report_id.0)?.is_some() {
-                            return Ok(false);
-                        }
-                        let sequence = tx_counter(meta, OUTBOX_SEQUENCE)?.saturating_add(1);
-                        meta.insert(OUTBOX_SEQUENCE, encode_u64(sequence))?;
-                        let value = encode_report(entry, Some(sequence))
-                            .map_err(ConflictableTransactionError::Abort)?;
-                        reports.insert(&entry.report_id.0, value)?;
-                        outbox.insert(&sequence.to_be_bytes(), versioned(&entry.report_id.0))?;
-                        Ok(true)
-                    },
-                )?,
+            Ok((
+                meta,
+                &inner.drafts,
+                &inner.reports,
+                &inner.outbox,
+                &inner.shared_receipts,
             )
+                .transaction(|(meta, drafts, reports, outbox, shared)| {
+                    drafts.remove(draft.as_slice())?;
+                    if reports.get(entry.report_id.0)?.is_some() {
+                        return Ok(false);
+                    }
+                    let sequence = tx_counter(meta, OUTBOX_SEQUENCE)?.saturating_add(1);
+                    meta.insert(OUTBOX_SEQUENCE, encode_u64(sequence))?;
+                    if let Some((key, bytes)) = &encoded.shared {
+                        shared.insert(key, bytes.as_slice())?;
+                    }
+                    let value = encoded
+                        .value(Some(sequence))
+                        .map_err(ConflictableTransactionError::Abort)?;
+                    reports.insert(&entry.report_id.0, value)?;
+                    outbox.insert(&sequence.to_be_bytes(), versioned(&entry.report_id.0))?;
+                    Ok(true)
+                })?)
         })?;
         if appended {
             inner.outbox_len.fetch_add(1, Ordering::SeqCst);
@@ -491,7 +513,7 @@ impl NodeStore {
             .reports
             .get(id.0)
             .map_err(io)?
-            .map(|value| decode_report(&id.0, &value).map(|(entry, _)| entry))
+            .map(|value| self.decode_report(&id.0, &value).map(|(entry, _)| entry))
             .transpose()
     }
 
@@ -501,7 +523,7 @@ impl NodeStore {
         let mut entries = Vec::new();
         for item in self.inner.reports.iter() {
             let (key, value) = item.map_err(io)?;
-            let (entry, _) = decode_report(&key, &value)?;
+            let (entry, _) = self.decode_report(&key, &value)?;
             if org.is_none_or(|org| *org == entry.org) {
                 entries.push(entry);
             }
@@ -521,28 +543,46 @@ impl NodeStore {
         entry: &ReportEntry,
         leaves_outbox: bool,
     ) -> Result<(), StoreError> {
+        self.update_reports(std::slice::from_ref(entry), leaves_outbox)
+    }
+
+    /// [`NodeStore::update_report`] of several entries in one transaction: all or none.
+    pub fn update_reports(
+        &self,
+        entries: &[ReportEntry],
+        leaves_outbox: bool,
+    ) -> Result<(), StoreError> {
         let inner = &self.inner;
+        let encoded = entries
+            .iter()
+            .map(encode_report)
+            .collect::<Result<Vec<_>, _>>()?;
         let left = inner.db.write(|| {
             Ok(
-                (&inner.reports, &inner.outbox).transaction(|(reports, outbox)| {
-                    let key = entry.report_id.0;
-                    let (_, mut sequence) = tx_report(reports, &entry.report_id)?;
-                    let mut left = false;
-                    if let (true, Some(n)) = (leaves_outbox, sequence) {
-                        outbox.remove(&n.to_be_bytes())?;
-                        sequence = None;
-                        left = true;
-                    }
-                    let value = encode_report(entry, sequence)
-                        .map_err(ConflictableTransactionError::Abort)?;
-                    reports.insert(&key, value)?;
-                    Ok(left)
-                })?,
+                (&inner.reports, &inner.outbox, &inner.shared_receipts).transaction(
+                    |(reports, outbox, shared)| {
+                        let mut left = 0;
+                        for (entry, encoded) in entries.iter().zip(&encoded) {
+                            let (_, mut sequence, _) = tx_report(reports, &entry.report_id)?;
+                            if let (true, Some(n)) = (leaves_outbox, sequence) {
+                                outbox.remove(&n.to_be_bytes())?;
+                                sequence = None;
+                                left += 1;
+                            }
+                            if let Some((key, bytes)) = &encoded.shared {
+                                shared.insert(key, bytes.as_slice())?;
+                            }
+                            let value = encoded
+                                .value(sequence)
+                                .map_err(ConflictableTransactionError::Abort)?;
+                            reports.insert(&entry.report_id.0, value)?;
+                        }
+                        Ok(left)
+                    },
+                )?,
             )
         })?;
-        if left {
-            inner.outbox_len.fetch_sub(1, Ordering::SeqCst);
-        }
+        inner.outbox_len.fetch_sub(left, Ordering::SeqCst);
         Ok(())
     }
 
@@ -555,9 +595,11 @@ impl NodeStore {
         self.inner.db.write(|| {
             Ok(reports.transaction(|reports| {
                 for entry in entries {
-                    let (mut stored, sequence) = tx_report(reports, &entry.report_id)?;
+                    // Only the envelope changes: the receipt, if any, is kept as stored.
+                    let (mut stored, sequence, shared) = tx_report(reports, &entry.report_id)?;
                     stored.envelope = entry.envelope.clone();
-                    let value = encode_report(&stored, sequence)
+                    let value = encode_report_with(&stored, shared)
+                        .and_then(|encoded| encoded.value(sequence))
                         .map_err(ConflictableTransactionError::Abort)?;
                     reports.insert(&entry.report_id.0, value)?;
                 }
@@ -633,12 +675,34 @@ impl NodeStore {
             outbox_len: AtomicIsize::new(isize::try_from(outbox.len()).unwrap_or(isize::MAX)),
             outbox,
             narratives: db.tree(NARRATIVES)?,
+            shared_receipts: db.tree(SHARED_RECEIPTS)?,
             commit: GroupCommit::new(Arc::clone(&db)),
             db,
         };
         Ok(NodeStore {
             inner: Arc::new(inner),
         })
+    }
+
+    /// A stored report with its receipt, read from `shared_receipts` if it is shared.
+    fn decode_report(
+        &self,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<(ReportEntry, Option<u64>), StoreError> {
+        let (mut entry, outbox, shared) = decode_report(key, value)?;
+        if let Some(shared) = shared {
+            let stored = self.inner.shared_receipts.get(shared).map_err(io)?;
+            // Shared receipts are never deleted, so a missing one means a damaged database.
+            let stored = stored.ok_or_else(|| {
+                corrupt(REPORTS, key, "its receipt is not in tree shared_receipts")
+            })?;
+            let body = value::body(SHARED_RECEIPTS, &shared, &stored)?;
+            let receipt = alliance_proto::decode_envelope(body)
+                .map_err(|e| corrupt(SHARED_RECEIPTS, &shared, e))?;
+            entry.receipt = Some(receipt);
+        }
+        Ok((entry, outbox))
     }
 
     /// A single-key write through the database's latch.
@@ -832,10 +896,7 @@ fn split_at_zero(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 
 /// A stored report, inside a transaction, with its outbox sequence number if it is in the
 /// outbox; the transaction aborts with `UnknownReport` if none is stored under `id`.
-fn tx_report(
-    reports: &TransactionalTree,
-    id: &ReportId,
-) -> Result<(ReportEntry, Option<u64>), TxError> {
+fn tx_report(reports: &TransactionalTree, id: &ReportId) -> Result<DecodedReport, TxError> {
     let Some(value) = reports.get(id.0)? else {
         return Err(ConflictableTransactionError::Abort(
             StoreError::UnknownReport(*id),
@@ -846,24 +907,75 @@ fn tx_report(
 
 /// The value of a stored report: sections, each a `u32` BE length and that many bytes: the
 /// JSON header ([`ReportHeader`]), then the report envelope; then the custody receipt and the
-/// receipt, each a byte (0 absent, 1 present) followed by a section when present. Envelopes
-/// are protobuf, kept as bytes rather than JSON arrays of numbers.
-fn encode_report(entry: &ReportEntry, outbox: Option<u64>) -> Result<Vec<u8>, StoreError> {
-    let header = serde_json::to_vec(&ReportHeader::new(entry, outbox))
+/// receipt, each a byte (0 absent, 1 present, 2 shared) followed by a section when present or
+/// by the 32-byte key of the receipt in `shared_receipts` when shared. Envelopes are protobuf,
+/// kept as bytes rather than JSON arrays of numbers.
+fn encode_report(entry: &ReportEntry) -> Result<EncodedReport, StoreError> {
+    encode_report_with(entry, None)
+}
+
+/// [`encode_report`] of an entry whose receipt, not in `entry`, is the shared one under
+/// `shared_key`.
+fn encode_report_with(
+    entry: &ReportEntry,
+    shared_key: Option<[u8; 32]>,
+) -> Result<EncodedReport, StoreError> {
+    let mut tail = Vec::new();
+    put_section(&mut tail, &alliance_proto::encode_envelope(&entry.envelope))?;
+    put_optional(&mut tail, entry.custody_receipt.as_ref())?;
+    let mut shared = None;
+    match (&entry.receipt, shared_key) {
+        (Some(receipt), _) if receipt.payload_type == payload_type::BATCH_RECEIPT => {
+            let bytes = alliance_proto::encode_envelope(receipt);
+            let key: [u8; 32] = Sha256::digest(&bytes).into();
+            tail.push(2);
+            tail.extend_from_slice(&key);
+            shared = Some((key, versioned(&bytes)));
+        }
+        (None, Some(key)) => {
+            tail.push(2);
+            tail.extend_from_slice(&key);
+        }
+        (receipt, _) => put_optional(&mut tail, receipt.as_ref())?,
+    }
+    Ok(EncodedReport {
+        header: ReportHeader::new(entry, None),
+        tail,
+        shared,
+    })
+}
+
+/// A stored report's value but for its outbox position, which a transaction fills in, and the
+/// shared receipt to store with it.
+struct EncodedReport {
+    header: ReportHeader,
+    tail: Vec<u8>,
+    shared: Option<([u8; 32], Vec<u8>)>,
+}
+
+impl EncodedReport {
+    fn value(&self, outbox: Option<u64>) -> Result<Vec<u8>, StoreError> {
+        let header = serde_json::to_vec(&ReportHeader {
+            outbox,
+            ..self.header.clone()
+        })
         .map_err(|e| StoreError::Io(format!("cannot encode a value for tree {REPORTS}: {e}")))?;
-    let mut body = Vec::new();
-    put_section(&mut body, &header)?;
-    put_section(&mut body, &alliance_proto::encode_envelope(&entry.envelope))?;
-    for optional in [&entry.custody_receipt, &entry.receipt] {
-        match optional {
-            None => body.push(0),
-            Some(envelope) => {
-                body.push(1);
-                put_section(&mut body, &alliance_proto::encode_envelope(envelope))?;
-            }
+        let mut body = Vec::with_capacity(4 + header.len() + self.tail.len());
+        put_section(&mut body, &header)?;
+        body.extend_from_slice(&self.tail);
+        Ok(versioned(&body))
+    }
+}
+
+fn put_optional(body: &mut Vec<u8>, envelope: Option<&Envelope>) -> Result<(), StoreError> {
+    match envelope {
+        None => body.push(0),
+        Some(envelope) => {
+            body.push(1);
+            put_section(body, &alliance_proto::encode_envelope(envelope))?;
         }
     }
-    Ok(versioned(&body))
+    Ok(())
 }
 
 fn put_section(body: &mut Vec<u8>, bytes: &[u8]) -> Result<(), StoreError> {
@@ -878,8 +990,13 @@ fn put_section(body: &mut Vec<u8>, bytes: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// A stored report and its outbox sequence number, if it is in the outbox.
-fn decode_report(key: &[u8], value: &[u8]) -> Result<(ReportEntry, Option<u64>), StoreError> {
+/// A stored report as [`decode_report`] reads it.
+type DecodedReport = (ReportEntry, Option<u64>, Option<[u8; 32]>);
+
+/// A stored report, its outbox sequence number if it is in the outbox, and the key of its
+/// receipt in `shared_receipts` if that is where its receipt is (`receipt` is then `None`: see
+/// [`NodeStore::decode_report`], which reads it).
+fn decode_report(key: &[u8], value: &[u8]) -> Result<DecodedReport, StoreError> {
     let report_id = ReportId(value::fixed::<32>(REPORTS, key, key)?);
     let mut reader = Reader {
         key,
@@ -889,7 +1006,14 @@ fn decode_report(key: &[u8], value: &[u8]) -> Result<(ReportEntry, Option<u64>),
         serde_json::from_slice(reader.section()?).map_err(|e| corrupt(REPORTS, key, e))?;
     let envelope = reader.envelope("envelope")?;
     let custody_receipt = reader.optional_envelope("custody receipt")?;
-    let receipt = reader.optional_envelope("receipt")?;
+    let (receipt, shared) = match reader.rest.first() {
+        Some(2) => {
+            reader.take(1)?;
+            let shared = value::fixed::<32>(REPORTS, key, reader.take(32)?)?;
+            (None, Some(shared))
+        }
+        _ => (reader.optional_envelope("receipt")?, None),
+    };
     if !reader.rest.is_empty() {
         return Err(corrupt(REPORTS, key, "bytes after the last part"));
     }
@@ -917,7 +1041,7 @@ fn decode_report(key: &[u8], value: &[u8]) -> Result<(ReportEntry, Option<u64>),
             message: r.message,
         }),
     };
-    Ok((entry, header.outbox))
+    Ok((entry, header.outbox, shared))
 }
 
 /// Reads a stored report's parts in order; running out is corruption.
@@ -1045,7 +1169,7 @@ fn decode_org(key: &[u8], value: &[u8]) -> Result<OrgEntry, StoreError> {
 }
 
 /// A report entry's fields other than its envelopes and id, as stored (JSON).
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct ReportHeader {
     org: String,
     period: String,
@@ -1060,7 +1184,7 @@ struct ReportHeader {
     outbox: Option<u64>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum StateValue {
     Pending,
@@ -1069,7 +1193,7 @@ enum StateValue {
     SetAside,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct RefusalValue {
     reason: String,
     message: String,
@@ -1175,7 +1299,7 @@ mod tests {
             "not organisation, period, revision",
         );
 
-        let truncated = encode_report(&entry(), None).unwrap();
+        let truncated = encode_report(&entry()).unwrap().value(None).unwrap();
         inner
             .reports
             .insert([4; 32], &truncated[..truncated.len() - 1])
@@ -1200,10 +1324,65 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_receipt_is_stored_once_for_all_the_reports_it_answers() {
+        let (_dir, store) = store();
+        let batch = Envelope::unsigned(payload_type::BATCH_RECEIPT, vec![7; 4000]);
+        let entries: Vec<ReportEntry> = (10..13)
+            .map(|n| ReportEntry {
+                report_id: ReportId([n; 32]),
+                state: DeliveryState::Pending,
+                receipt: None,
+                refusal: None,
+                ..entry()
+            })
+            .collect();
+        for e in &entries {
+            store.queue(e).unwrap();
+        }
+        let decided: Vec<ReportEntry> = entries
+            .iter()
+            .map(|e| ReportEntry {
+                state: DeliveryState::Decided,
+                receipt: Some(batch.clone()),
+                ..e.clone()
+            })
+            .collect();
+        store.update_reports(&decided, true).unwrap();
+        assert_eq!(store.inner.shared_receipts.len(), 1);
+        for e in &decided {
+            let raw = store.inner.reports.get(e.report_id.0).unwrap().unwrap();
+            assert!(
+                raw.len() < 1000,
+                "{} bytes: the receipt is copied",
+                raw.len()
+            );
+            assert_eq!(store.report(&e.report_id).unwrap().as_ref(), Some(e));
+        }
+        // A receipt that answers one report alone stays inline.
+        let single = ReportEntry {
+            receipt: Some(Envelope::unsigned(payload_type::RECEIPT, vec![8; 100])),
+            ..decided[0].clone()
+        };
+        store.update_report(&single, false).unwrap();
+        assert_eq!(store.report(&single.report_id).unwrap(), Some(single));
+
+        store.inner.shared_receipts.clear().unwrap();
+        assert_corrupt(
+            store.report(&decided[1].report_id).unwrap_err(),
+            REPORTS,
+            &"0b".repeat(32),
+            "not in tree shared_receipts",
+        );
+    }
+
+    #[test]
     fn a_stored_report_round_trips_with_its_outbox_sequence() {
-        let value = encode_report(&entry(), Some(7)).unwrap();
+        let value = encode_report(&entry()).unwrap().value(Some(7)).unwrap();
         assert_eq!(value[0], value::VALUE_VERSION);
-        assert_eq!(decode_report(&[3; 32], &value).unwrap(), (entry(), Some(7)));
+        assert_eq!(
+            decode_report(&[3; 32], &value).unwrap(),
+            (entry(), Some(7), None)
+        );
         let mut trailing = value.clone();
         trailing.push(0);
         assert_corrupt(

@@ -317,6 +317,63 @@ fn a_report_leaves_the_outbox_only_when_asked() {
 }
 
 #[test]
+fn one_batch_receipt_answers_several_reports_in_one_transaction_and_is_stored_once() {
+    let (_dir, path, store) = new_store();
+    let entries: Vec<ReportEntry> = (1..=3)
+        .map(|n| entry(n, "gtuc", &format!("{}", 2008 + u32::from(n)), 1, 100))
+        .collect();
+    for e in &entries {
+        store.queue(e).unwrap();
+    }
+    let batch_receipt = Envelope {
+        payload_type: alliance_envelope::payload_type::BATCH_RECEIPT.to_owned(),
+        payload: vec![7; 4000],
+        signatures: vec![],
+    };
+    let decided: Vec<ReportEntry> = entries[..2]
+        .iter()
+        .map(|e| ReportEntry {
+            state: DeliveryState::Decided,
+            receipt: Some(batch_receipt.clone()),
+            ..e.clone()
+        })
+        .collect();
+    let unknown = entry(9, "gtuc", "2011", 1, 300);
+    let mut with_unknown = decided.clone();
+    with_unknown.push(unknown.clone());
+    assert_eq!(
+        store.update_reports(&with_unknown, true).unwrap_err(),
+        StoreError::UnknownReport(unknown.report_id),
+        "all or none"
+    );
+    assert_eq!(store.outbox_len(), 3);
+
+    store.update_reports(&decided, true).unwrap();
+    assert_eq!(store.outbox_len(), 1);
+    assert_eq!(store.outbox(0).unwrap(), vec![entries[2].clone()]);
+    for e in &decided {
+        assert_eq!(store.report(&e.report_id).unwrap().as_ref(), Some(e));
+    }
+    // Re-signing keeps the shared receipt.
+    let resigned = ReportEntry {
+        envelope: envelope("report-k2", 21),
+        ..decided[0].clone()
+    };
+    store
+        .replace_envelopes(std::slice::from_ref(&resigned))
+        .unwrap();
+    store.flush().unwrap();
+    drop(store);
+
+    let store = NodeStore::open(&path, CACHE).unwrap();
+    assert_eq!(store.report(&resigned.report_id).unwrap(), Some(resigned));
+    assert_eq!(
+        store.report(&decided[1].report_id).unwrap().as_ref(),
+        Some(&decided[1])
+    );
+}
+
+#[test]
 fn replace_envelopes_keeps_everything_else_and_is_all_or_none() {
     let (_dir, _path, store) = new_store();
     let (a, b) = (

@@ -88,11 +88,24 @@ pub(super) fn open(data_dir: &Path) -> Result<Hub, OpenError> {
 /// The ledger built from every stored envelope, independently of the one kept up to date
 /// request by request: both must give the same answer.
 pub(super) fn rebuild(store: &HubStore, registry: &Registry) -> Result<Ledger, OpenError> {
-    let mut entries = Vec::with_capacity(store.report_count());
-    for stored in store.reports() {
-        entries.push(entry_of(stored?)?);
+    // The entries are decoded one at a time as the ledger takes them, so that only the
+    // winners' reports are held at once, not every stored report.
+    let mut failed = None;
+    let entries = store.reports().map_while(|stored| {
+        match stored.map_err(OpenError::from).and_then(entry_of) {
+            Ok(entry) => Some(entry),
+            Err(error) => {
+                failed = Some(error);
+                None
+            }
+        }
+    });
+    let ledger =
+        Ledger::from_entries(registry, entries).map_err(|e| OpenError::Rebuild(e.to_string()))?;
+    match failed {
+        Some(error) => Err(error),
+        None => Ok(ledger),
     }
-    Ledger::from_entries(registry, entries).map_err(|e| OpenError::Rebuild(e.to_string()))
 }
 
 /// The ledger's view of a stored envelope. Its signature was verified when it arrived; keys

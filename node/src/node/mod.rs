@@ -35,6 +35,7 @@ use crate::upstream::{Upstream, UpstreamError};
 pub use hosted::Hosted;
 pub use keys::Rotated;
 pub use open::OpenError;
+pub use outbox::{IN_FLIGHT, WINDOW};
 pub(crate) use open::open_framework;
 pub use reports::Warning;
 pub use reports::{Preview, Submitted};

@@ -34,6 +34,7 @@ use tokio::sync::watch;
 
 use alliance_core::receipt::{OutcomeKind, Receipt};
 use alliance_envelope::Envelope;
+use alliance_proto::pb;
 use alliance_store::{DeliveryState, ReportEntry, StoredRefusal};
 
 use super::{Node, NodeError, now};
@@ -41,11 +42,16 @@ use crate::crash;
 use crate::relay::verify::{CustodyProblem, check_custody};
 use crate::upstream::{Delivery, UpstreamError, open_registry};
 
-/// The page size the outbox is read in.
+/// The page size the outbox is read in; the entries of a page waiting to be sent go upstream
+/// in one `SubmitBatch`.
 pub const WINDOW: usize = 32;
 
-/// How many submissions a round has in flight at once.
+/// How many calls a round has in flight at once.
 pub const IN_FLIGHT: usize = 16;
+
+/// The most envelope bytes one batch carries, well under the hub's default message limit
+/// (4 MiB); a larger envelope goes alone.
+const BATCH_BYTES: usize = 1024 * 1024;
 
 /// How often reports held by a relay are looked up at the upstream.
 const HELD_POLL: Duration = Duration::from_secs(10);
@@ -129,25 +135,22 @@ impl Node {
             }
         });
         let answers = pages
-            .map_ok(|page| futures::stream::iter(page.into_iter().map(Ok)))
+            .map_ok(|page| futures::stream::iter(jobs(page, poll_held).into_iter().map(Ok)))
             .try_flatten()
-            .map_ok(|(_, mut entry)| async move {
-                let left = if entry.state != DeliveryState::HeldByRelay {
-                    self.send(&mut entry).await?
-                } else if poll_held {
-                    self.look_up(&mut entry).await?
-                } else {
-                    false
-                };
-                Ok::<_, NodeError>((left, entry.state))
+            .map_ok(|job| async move {
+                match job {
+                    Job::Send(entries) => self.send_all(entries).await,
+                    Job::LookUp(mut entry) => Ok((self.look_up(&mut entry).await?, true)),
+                    Job::Wait => Ok::<_, NodeError>((false, true)),
+                }
             })
             .try_buffered(IN_FLIGHT);
         let mut answers = std::pin::pin!(answers);
         let (mut moved, mut held) = (false, false);
         while let Some(answer) = answers.next().await {
-            let (left, state) = answer?;
+            let (left, was_held) = answer?;
             moved |= left;
-            held |= state == DeliveryState::HeldByRelay;
+            held |= was_held;
         }
         if poll_held && let Ok(mut polled) = self.held_polled.lock() {
             *polled = Some(Instant::now());
@@ -167,6 +170,85 @@ impl Node {
             .lock()
             .map(|polled| polled.is_none_or(|at| at.elapsed() >= HELD_POLL))
             .unwrap_or(true)
+    }
+
+    /// Sends entries waiting in the outbox: one alone, several in one batch. Returns whether
+    /// any left the outbox and whether any is now held by a relay; a transient failure is an
+    /// error, which ends the round.
+    async fn send_all(&self, mut entries: Vec<ReportEntry>) -> Result<(bool, bool), NodeError> {
+        if let [entry] = entries.as_mut_slice() {
+            let left = self.send(entry).await?;
+            return Ok((left, entry.state == DeliveryState::HeldByRelay));
+        }
+        for entry in &mut entries {
+            entry.attempts = entry.attempts.saturating_add(1);
+        }
+        let items: Vec<(&Envelope, Option<&Envelope>)> = entries
+            .iter()
+            .map(|e| (&e.envelope, self.custody_to_forward(e)))
+            .collect();
+        let answers = self.upstream.submit_batch(&items).await;
+        crash::point(crash::AFTER_SENDING);
+        let answers = match answers {
+            Ok(answers) => answers,
+            // A refusal of the whole call (say, the batch is over the upstream's message
+            // limit) names no item: each is sent alone, so that only the one at fault is set
+            // aside.
+            Err(UpstreamError::Refused(_)) => {
+                let mut moved = (false, false);
+                for mut entry in entries {
+                    let left = self.send(&mut entry).await?;
+                    moved.0 |= left;
+                    moved.1 |= entry.state == DeliveryState::HeldByRelay;
+                }
+                return Ok(moved);
+            }
+            Err(error) => {
+                self.note_error(&error);
+                self.store.update_reports(&entries, false)?;
+                return Err(error.into());
+            }
+        };
+        self.note_contact();
+        let (mut answered, mut held) = (Vec::new(), Vec::new());
+        for (mut entry, answer) in entries.into_iter().zip(answers) {
+            match answer {
+                Ok(Delivery::Decided { receipt, envelope }) => {
+                    let (receipt, envelope) = self.original_receipt(receipt, envelope).await;
+                    self.note_decided(&mut entry, &receipt, envelope)?;
+                    answered.push(entry);
+                }
+                Ok(Delivery::HeldByRelay { custody }) => {
+                    if self.holds(&entry.org) {
+                        if let Err(error) = self.check_custody(&entry, &custody).await {
+                            self.note_error(&error);
+                            return Err(error.into());
+                        }
+                        entry.custody_receipt = Some(custody);
+                    }
+                    entry.state = DeliveryState::HeldByRelay;
+                    held.push(entry);
+                }
+                Err(refusal) => {
+                    set_aside(&mut entry, refusal);
+                    answered.push(entry);
+                }
+            }
+        }
+        crash::point(crash::BEFORE_RECEIPT_STORED);
+        self.store.update_reports(&held, false)?;
+        self.store.update_reports(&answered, true)?;
+        self.store.durable().await?;
+        Ok((!answered.is_empty(), !held.is_empty()))
+    }
+
+    /// The custody receipt to send with an entry: a relay's own, for an envelope it relays.
+    fn custody_to_forward<'e>(&self, entry: &'e ReportEntry) -> Option<&'e Envelope> {
+        if self.holds(&entry.org) {
+            None
+        } else {
+            entry.custody_receipt.as_ref()
+        }
     }
 
     /// Sends one entry. Returns whether it left the outbox; a transient failure is an error,
@@ -210,12 +292,7 @@ impl Node {
             }
             Err(UpstreamError::Refused(refusal)) => {
                 self.note_contact();
-                tracing::warn!(report_id = %entry.report_id, reason = refusal.reason().as_str_name(), message = %refusal.message, "refused for good: set aside");
-                entry.state = DeliveryState::SetAside;
-                entry.refusal = Some(StoredRefusal {
-                    reason: refusal.reason().as_str_name().to_owned(),
-                    message: refusal.message,
-                });
+                set_aside(entry, refusal);
                 self.store.update_report(entry, true)?;
                 self.store.durable().await?;
                 Ok(true)
@@ -240,11 +317,7 @@ impl Node {
                 Ok(false)
             }
             Err(UpstreamError::Refused(refusal)) => {
-                entry.state = DeliveryState::SetAside;
-                entry.refusal = Some(StoredRefusal {
-                    reason: refusal.reason().as_str_name().to_owned(),
-                    message: refusal.message,
-                });
+                set_aside(entry, refusal);
                 self.store.update_report(entry, true)?;
                 self.store.durable().await?;
                 Ok(true)
@@ -281,6 +354,20 @@ impl Node {
         envelope: Envelope,
     ) -> Result<(), NodeError> {
         crash::point(crash::BEFORE_RECEIPT_STORED);
+        self.note_decided(entry, receipt, envelope)?;
+        self.store.update_report(entry, true)?;
+        self.store.durable().await?;
+        Ok(())
+    }
+
+    /// Puts the hub's verified receipt in `entry` (the caller stores it) and, for an
+    /// organisation the node holds, notes the winning revision so that its next one is higher.
+    fn note_decided(
+        &self,
+        entry: &mut ReportEntry,
+        receipt: &Receipt,
+        envelope: Envelope,
+    ) -> Result<(), NodeError> {
         if self.holds(&entry.org) {
             self.store.note_hub_revision(
                 &entry.org,
@@ -290,9 +377,7 @@ impl Node {
         }
         entry.state = DeliveryState::Decided;
         entry.receipt = Some(envelope);
-        self.store.update_report(entry, true)?;
-        self.store.durable().await?;
-        tracing::info!(report_id = %entry.report_id, outcome = receipt.outcome.kind.as_str(), winning_revision = receipt.outcome.winning_revision, "hub receipt stored");
+        tracing::info!(report_id = %entry.report_id, outcome = receipt.outcome.kind.as_str(), winning_revision = receipt.outcome.winning_revision, "hub receipt received");
         Ok(())
     }
 
@@ -351,4 +436,53 @@ impl Node {
         let jitter = OsRng.next_u64() % (full / 2 + 1);
         Duration::from_millis(full - jitter)
     }
+}
+
+/// What a round does with part of the outbox.
+enum Job {
+    /// Send these entries, waiting to be sent, in one call.
+    Send(Vec<ReportEntry>),
+    /// Ask the upstream for the hub's receipt of an entry a relay holds.
+    LookUp(Box<ReportEntry>),
+    /// An entry a relay holds, not yet due to be looked up.
+    Wait,
+}
+
+/// The jobs of one page of the outbox, in queue order: its entries waiting to be sent in
+/// batches of at most [`BATCH_BYTES`] of envelopes, and those a relay holds.
+fn jobs(page: Vec<(u64, ReportEntry)>, poll_held: bool) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    let mut batch: Vec<ReportEntry> = Vec::new();
+    let mut bytes = 0;
+    for (_, entry) in page {
+        if entry.state == DeliveryState::HeldByRelay {
+            jobs.push(if poll_held {
+                Job::LookUp(Box::new(entry))
+            } else {
+                Job::Wait
+            });
+            continue;
+        }
+        let size = entry.envelope.payload.len();
+        if !batch.is_empty() && bytes + size > BATCH_BYTES {
+            jobs.push(Job::Send(std::mem::take(&mut batch)));
+            bytes = 0;
+        }
+        bytes += size;
+        batch.push(entry);
+    }
+    if !batch.is_empty() {
+        jobs.push(Job::Send(batch));
+    }
+    jobs
+}
+
+/// Marks an entry refused for good, with the upstream's reason; the caller stores it.
+fn set_aside(entry: &mut ReportEntry, refusal: pb::Refusal) {
+    tracing::warn!(report_id = %entry.report_id, reason = refusal.reason().as_str_name(), message = %refusal.message, "refused for good: set aside");
+    entry.state = DeliveryState::SetAside;
+    entry.refusal = Some(StoredRefusal {
+        reason: refusal.reason().as_str_name().to_owned(),
+        message: refusal.message,
+    });
 }

@@ -3,8 +3,10 @@
 //!
 //! # Design
 //!
-//! The [`Ledger`] holds every stored [`Entry`] per (organisation, period). Its answers depend
-//! only on the *set* of entries: the winner of a key is the highest revision, at equal revision
+//! The [`Ledger`] holds every stored report per (organisation, period): the winner in full (an
+//! [`Entry`]), the others as what outcomes, history and coverage need of them ([`Held`]: report
+//! id, revision, first received), so that memory grows with the winners' values and only a few
+//! dozen bytes with each superseded revision. Its answers depend only on the *set* of entries: the winner of a key is the highest revision, at equal revision
 //! the smallest report id; a duplicate keeps the earliest time it was received; the equivocation
 //! flags are the keys holding two report ids at one revision. So order, duplicates and retries
 //! change nothing, and [`Ledger::from_entries`] rebuilds the same ledger from what the hub stored.
@@ -38,7 +40,10 @@
 //!   within it (a report for `2009-H1` when the view asks for `2009`), since per-period totals
 //!   cannot tell which of them is an organisation's latest.
 //! - Views over several periods cost time in proportion to the winners in the span.
-//! - Every entry, narratives included, is held in memory; the hub's store is the durable copy.
+//! - Every winner, narratives included, is held in memory; the hub's store is the durable copy.
+//! - A report id is the hash of the signed bytes; the ledger checks that a report arriving
+//!   again under a held id is the same report only against the winner, the one report whose
+//!   values it keeps.
 //! - Coverage reads the registry passed to it (it needs registration and deactivation dates,
 //!   which the ledger does not keep).
 
@@ -74,6 +79,15 @@ pub struct Entry {
     /// The report, already verified as authentic and checked against its framework version.
     pub report: Report,
     /// The earliest of the relay's custody receipt and the hub's receipt.
+    pub received_at: Timestamp,
+}
+
+/// What the ledger keeps of every stored report, the winner's values aside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    pub report_id: ReportId,
+    pub revision: u64,
+    /// The earliest time any copy of it was received.
     pub received_at: Timestamp,
 }
 
@@ -167,14 +181,19 @@ impl Ledger {
     /// names the winner of the key as it would be after the insert.
     pub fn decide(&self, entry: &Entry) -> Result<Outcome, MergeError> {
         let report = &entry.report;
-        if let Some(held) = self.get(&entry.report_id) {
-            if held.report != *report {
+        if self.held(&entry.report_id).is_some() {
+            let winner = self.winner(&report.org, report.period);
+            if let Some(winner) = winner.filter(|w| w.report_id == entry.report_id)
+                && winner.report != *report
+            {
                 return Err(MergeError::ReportIdReused {
                     report_id: entry.report_id,
                 });
             }
-            let winner = self.winner(&report.org, report.period).unwrap_or(held);
-            return Ok(outcome(OutcomeKind::Duplicate, winner));
+            return Ok(match winner {
+                Some(winner) => outcome(OutcomeKind::Duplicate, winner),
+                None => outcome(OutcomeKind::Duplicate, entry),
+            });
         }
         if let Some(held) = self.overlapping(&report.org, report.period) {
             return Err(MergeError::OverlappingPeriod {
@@ -184,10 +203,10 @@ impl Ledger {
             });
         }
         let slot = self.slot(&report.org, report.period);
-        let held = || slot.into_iter().flat_map(|s| s.entries.values());
-        let kind = if held().any(|e| e.report.revision == report.revision) {
+        let held = || slot.into_iter().flat_map(|s| s.held.keys());
+        let kind = if held().any(|(revision, _)| *revision == report.revision) {
             OutcomeKind::Equivocation
-        } else if held().any(|e| e.report.revision > report.revision) {
+        } else if held().any(|(revision, _)| *revision > report.revision) {
             OutcomeKind::Superseded
         } else {
             OutcomeKind::Accepted
@@ -246,19 +265,18 @@ impl Ledger {
         }
     }
 
-    /// The entry held under a report id.
-    pub fn get(&self, report_id: &ReportId) -> Option<&Entry> {
+    /// What is held under a report id.
+    pub fn held(&self, report_id: &ReportId) -> Option<Held> {
         let (org, period) = self.index.get(report_id)?;
         self.slot(org, *period)?
-            .entries
-            .values()
-            .find(|e| e.report_id == *report_id)
+            .history()
+            .find(|h| h.report_id == *report_id)
     }
 
     /// When a held report was first received: the earliest `received_at` of all its copies. A
     /// duplicate's receipt carries it.
     pub fn first_received_at(&self, report_id: &ReportId) -> Option<Timestamp> {
-        self.get(report_id).map(|e| e.received_at)
+        self.held(report_id).map(|h| h.received_at)
     }
 
     /// The winner of one (organisation, period).
@@ -285,20 +303,10 @@ impl Ledger {
             .collect()
     }
 
-    /// Every entry of one (organisation, period), from the lowest rank to the winner: by
-    /// revision, and within one revision by descending report id.
-    pub fn history(&self, org: &OrgId, period: Period) -> impl Iterator<Item = &Entry> {
-        self.slot(org, period)
-            .into_iter()
-            .flat_map(|s| s.entries.values())
-    }
-
-    /// Every held entry, by organisation, period and rank: what a rebuild needs.
-    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
-        self.slots
-            .values()
-            .flat_map(|periods| periods.values())
-            .flat_map(|s| s.entries.values())
+    /// Every report held for one (organisation, period), from the lowest rank to the winner:
+    /// by revision, and within one revision by descending report id.
+    pub fn history(&self, org: &OrgId, period: Period) -> impl Iterator<Item = Held> + '_ {
+        self.slot(org, period).into_iter().flat_map(Slot::history)
     }
 
     /// The number of held entries.
@@ -337,8 +345,8 @@ impl Ledger {
             .map(|(org, period, revision)| {
                 let mut report_ids: Vec<ReportId> = self
                     .history(org, *period)
-                    .filter(|e| e.report.revision == *revision)
-                    .map(|e| e.report_id)
+                    .filter(|h| h.revision == *revision)
+                    .map(|h| h.report_id)
                     .collect();
                 report_ids.sort();
                 Equivocation {
@@ -372,12 +380,15 @@ impl Ledger {
         let slot = periods.entry(period).or_default();
         if outcome.kind == OutcomeKind::Duplicate {
             // The earliest receipt stands whatever order the copies came in.
-            if let Some(held) = slot
-                .entries
-                .values_mut()
-                .find(|e| e.report_id == entry.report_id)
+            if let Some(at) = slot.held.get_mut(&rank(&entry)) {
+                *at = (*at).min(entry.received_at);
+            }
+            if let Some(winner) = slot
+                .winner
+                .as_mut()
+                .filter(|w| w.report_id == entry.report_id)
             {
-                held.received_at = held.received_at.min(entry.received_at);
+                winner.received_at = winner.received_at.min(entry.received_at);
             }
             return;
         }
@@ -386,7 +397,11 @@ impl Ledger {
                 .insert((org.clone(), period, entry.report.revision));
         }
         self.index.insert(entry.report_id, (org, period));
-        slot.entries.insert(rank(&entry), entry);
+        slot.held.insert(rank(&entry), entry.received_at);
+        // Only the winner's values are kept; a report that loses to it is history.
+        if slot.winner.as_ref().is_none_or(|w| rank(w) < rank(&entry)) {
+            slot.winner = Some(entry);
+        }
     }
 
     /// One winner's contribution to the totals, under its organisation's current attributes.
@@ -420,10 +435,13 @@ impl Ledger {
     }
 }
 
-/// The entries of one (organisation, period), by rank: the winner last.
+/// The reports of one (organisation, period).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Slot {
-    entries: BTreeMap<Rank, Entry>,
+    /// Every report held, by rank (the winner last), with the time it was first received.
+    held: BTreeMap<Rank, Timestamp>,
+    /// The report of the greatest rank, in full.
+    winner: Option<Entry>,
 }
 
 /// Orders entries so that the winner is the greatest: the highest revision, then the smallest
@@ -432,7 +450,17 @@ type Rank = (u64, Reverse<ReportId>);
 
 impl Slot {
     fn winner(&self) -> Option<&Entry> {
-        self.entries.last_key_value().map(|(_, e)| e)
+        self.winner.as_ref()
+    }
+
+    fn history(&self) -> impl Iterator<Item = Held> + '_ {
+        self.held
+            .iter()
+            .map(|((revision, Reverse(report_id)), received_at)| Held {
+                report_id: *report_id,
+                revision: *revision,
+                received_at: *received_at,
+            })
     }
 }
 
