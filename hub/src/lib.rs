@@ -12,6 +12,7 @@ pub mod admin_client;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod crash;
 pub mod export;
 pub mod hub;
 pub mod init;

@@ -5,9 +5,11 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use alliance_hub::cli::{Cli, Command, LogFormatArg};
-use alliance_hub::commands;
+use alliance_hub::{commands, crash};
 
 fn main() -> ExitCode {
+    // Arms the crash points named in FAILPOINTS (builds with the `failpoints` feature only).
+    let _crash_points = crash::setup();
     let cli = Cli::parse();
     let serving = matches!(cli.command, Command::Serve(_));
     match &cli.command {

@@ -57,6 +57,7 @@ pub async fn serve_dir(data_dir: &Path) -> anyhow::Result<()> {
     tls::install_crypto_provider();
     let hub = Hub::open(data_dir)
         .with_context(|| format!("opening the hub at {}", data_dir.display()))?;
+    arm_storage_fault(&hub)?;
     let listen = hub.config().listen.clone();
     let listener = TcpListener::bind(&listen)
         .await
@@ -196,6 +197,35 @@ pub async fn run(
             Ok(())
         }
     }
+}
+
+/// Arms the store's fault injection when `ALLIANCE_FAULT_AFTER_WRITES` says so, for the
+/// end-to-end tests of a full disk (BAD_INPUTS 25). Only builds with the `fault-injection`
+/// feature have it.
+#[cfg(feature = "fault-injection")]
+fn arm_storage_fault(hub: &Hub) -> anyhow::Result<()> {
+    use alliance_daemon::fault::{FAULT_AFTER_WRITES, fault_after_writes};
+    if let Some(writes) = fault_after_writes().map_err(anyhow::Error::msg)? {
+        tracing::warn!(
+            writes,
+            "fault injection armed by {FAULT_AFTER_WRITES}: every store write after these fails"
+        );
+        hub.inject_storage_failure_after(writes);
+    }
+    Ok(())
+}
+
+/// A build without the `fault-injection` feature cannot fail on demand; it says so rather than
+/// letting a test believe its fault was armed.
+#[cfg(not(feature = "fault-injection"))]
+fn arm_storage_fault(_hub: &Hub) -> anyhow::Result<()> {
+    use alliance_daemon::fault::FAULT_AFTER_WRITES;
+    if std::env::var_os(FAULT_AFTER_WRITES).is_some() {
+        tracing::warn!(
+            "{FAULT_AFTER_WRITES} is set, but this build has no fault injection: ignored"
+        );
+    }
+    Ok(())
 }
 
 /// Why serving stopped.

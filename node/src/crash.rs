@@ -13,13 +13,17 @@ pub const AFTER_SIGNING: &str = "after-signing";
 pub const AFTER_SENDING: &str = "after-sending";
 /// After the hub's receipt is verified, before it is stored.
 pub const BEFORE_RECEIPT_STORED: &str = "before-receipt-stored";
+/// In relay mode, after an affiliate's envelope and its custody receipt are stored and flushed,
+/// before the custody receipt is answered: the affiliate sends it again after the restart.
+pub const RELAY_AFTER_CUSTODY_STORED: &str = "relay-after-custody-stored";
 
 /// Every named point, for tests and documentation.
-pub const ALL: [&str; 4] = [
+pub const ALL: [&str; 5] = [
     AFTER_REVISION_STORED,
     AFTER_SIGNING,
     AFTER_SENDING,
     BEFORE_RECEIPT_STORED,
+    RELAY_AFTER_CUSTODY_STORED,
 ];
 
 /// Aborts the process if the point `name` is armed.

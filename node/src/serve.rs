@@ -9,8 +9,9 @@
 //!
 //! Both stop when the shutdown future resolves (SIGTERM or ctrl-c in the binary): requests in
 //! flight are finished (for at most [`DRAIN_GRACE`]), the outbox stops between two entries, the
-//! database is flushed. A storage error stops the node too, and [`run`] returns it, so the process
-//! exits non-zero with it (BAD_INPUTS 25).
+//! database is flushed. A storage error stops the node too, wherever it happened (an operator's
+//! command, an affiliate's submission, the outbox), and [`run`] returns it, so the process exits
+//! non-zero with it (BAD_INPUTS 25).
 
 use std::future::Future;
 use std::path::Path;
@@ -37,6 +38,9 @@ use crate::service::AdminService;
 /// How long a shutdown waits for requests in flight.
 const DRAIN_GRACE: Duration = Duration::from_secs(10);
 
+/// How often the store's failure latch is looked at while serving.
+const FAILURE_POLL: Duration = Duration::from_millis(200);
+
 /// The largest request the admin socket takes: a CSV import of a few hundred thousand records.
 const ADMIN_MESSAGE_LIMIT: usize = 256 * 1024 * 1024;
 
@@ -45,6 +49,7 @@ pub async fn serve_dir(data_dir: &Path) -> anyhow::Result<()> {
     tls::install_crypto_provider();
     let node = Node::open(data_dir)
         .with_context(|| format!("opening the node at {}", data_dir.display()))?;
+    arm_storage_fault(&node)?;
     let socket = data_dir.join(ADMIN_SOCKET);
     let relay = match &node.config().relay {
         Some(relay) => Some(
@@ -125,9 +130,16 @@ pub async fn run(
     tracing::info!(path = %socket_path.display(), upstream = node.config().upstream, "node serving");
 
     let mut outbox_done = None;
+    // A storage error anywhere (an operator's command, an affiliate's submission, the outbox)
+    // leaves the store refusing every write: the node can acknowledge nothing more, so it stops.
+    let mut storage_failed = None;
     tokio::select! {
         () = shutdown => tracing::info!("shutting down: finishing requests in flight"),
         result = &mut outbox => outbox_done = Some(result),
+        message = failed(&node) => {
+            tracing::error!(%message, "storage failed: shutting down");
+            storage_failed = Some(message);
+        }
         result = &mut admin_server => {
             let _ = stop.send(true);
             outbox.abort();
@@ -171,6 +183,9 @@ pub async fn run(
             tracing::warn!(path = %socket_path.display(), %error, "could not remove the admin socket");
         }
     }
+    if let Some(message) = storage_failed {
+        anyhow::bail!("storage failed, the node acknowledges nothing more: {message}");
+    }
     match outbox {
         Ok(result) => result.context("the outbox stopped: the node acknowledges nothing more")?,
         Err(join) if join.is_cancelled() => {}
@@ -186,6 +201,46 @@ pub async fn run(
     }
     node.flush().context("flushing the database at shutdown")?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves with the store's failure once there is one.
+async fn failed(node: &Node) -> String {
+    let mut poll = tokio::time::interval(FAILURE_POLL);
+    loop {
+        poll.tick().await;
+        if let Some(message) = node.storage_failure() {
+            return message;
+        }
+    }
+}
+
+/// Arms the store's fault injection when `ALLIANCE_FAULT_AFTER_WRITES` says so, for the
+/// end-to-end tests of a full disk (BAD_INPUTS 25). Only builds with the `fault-injection`
+/// feature have it.
+#[cfg(feature = "fault-injection")]
+fn arm_storage_fault(node: &Node) -> anyhow::Result<()> {
+    use alliance_daemon::fault::{FAULT_AFTER_WRITES, fault_after_writes};
+    if let Some(writes) = fault_after_writes().map_err(anyhow::Error::msg)? {
+        tracing::warn!(
+            writes,
+            "fault injection armed by {FAULT_AFTER_WRITES}: every store write after these fails"
+        );
+        node.inject_storage_failure_after(writes);
+    }
+    Ok(())
+}
+
+/// A build without the `fault-injection` feature cannot fail on demand; it says so rather than
+/// letting a test believe its fault was armed.
+#[cfg(not(feature = "fault-injection"))]
+fn arm_storage_fault(_node: &Node) -> anyhow::Result<()> {
+    use alliance_daemon::fault::FAULT_AFTER_WRITES;
+    if std::env::var_os(FAULT_AFTER_WRITES).is_some() {
+        tracing::warn!(
+            "{FAULT_AFTER_WRITES} is set, but this build has no fault injection: ignored"
+        );
+    }
     Ok(())
 }
 

@@ -132,10 +132,29 @@ impl HubProcess {
         }
     }
 
+    /// [`HubProcess::serve`] with extra environment variables, such as
+    /// `("FAILPOINTS", "hub-after-store=return")` (the binary is built with its crash points).
+    /// A hub armed to crash may reach its crash point before it is ready (nodes send as soon as
+    /// it listens): then the error is its log, and it is no longer running.
+    pub async fn serve_with_env(&mut self, env: &[(&str, &str)]) -> Result<(), String> {
+        self.try_serve_with_env(env).await
+    }
+
     /// Starts `alliance-hub serve` and waits until it is ready, or until it exits: then the
     /// error is its log.
     async fn try_serve(&mut self) -> Result<(), String> {
-        self.daemon.spawn(&self.data, |_| {});
+        self.try_serve_with_env(&[]).await
+    }
+
+    /// [`HubProcess::try_serve`] with extra environment variables; `FAILPOINTS` is only set
+    /// when `env` names it.
+    async fn try_serve_with_env(&mut self, env: &[(&str, &str)]) -> Result<(), String> {
+        self.daemon.spawn(&self.data, |command| {
+            command.env_remove("FAILPOINTS");
+            for (name, value) in env {
+                command.env(name, value);
+            }
+        });
         self.wait_ready().await
     }
 
@@ -165,6 +184,12 @@ impl HubProcess {
     /// Whether the `serve` process is running (it may still have exited on its own).
     pub fn is_running(&mut self) -> bool {
         self.daemon.is_running()
+    }
+
+    /// Waits for a hub that ends by itself (at a crash point) to exit, and returns how it did;
+    /// after `timeout` it kills the hub and panics with the log.
+    pub async fn wait_exit(&mut self, timeout: std::time::Duration) -> std::process::ExitStatus {
+        self.daemon.wait_exit(timeout).await
     }
 
     /// The data directory.

@@ -16,6 +16,7 @@
 //! - [`wire`] makes protobuf bytes by hand (reordered, unknown or deeply nested fields) and sends
 //!   them as raw gRPC requests.
 
+pub mod fault;
 mod hub;
 pub mod node;
 mod process;

@@ -102,30 +102,40 @@ impl NodeProcess {
     /// [`NodeProcess::serve`] with extra environment variables, such as
     /// `("FAILPOINTS", "after-sending=return")`.
     pub async fn serve_with_env(&mut self, env: &[(&str, &str)]) {
+        if let Err(exit) = self.serve_armed(env).await {
+            panic!(
+                "alliance-node serve exited ({exit}) before it was ready; its log:\n{}",
+                self.log()
+            );
+        }
+    }
+
+    /// [`NodeProcess::serve_with_env`] for a node armed to crash, which may reach its crash point
+    /// before it is ready (its outbox starts at once): then the error is how it exited.
+    pub async fn serve_armed(&mut self, env: &[(&str, &str)]) -> Result<(), ExitStatus> {
         self.daemon.spawn(&self.data, |command| {
             command.env_remove("FAILPOINTS");
             for (name, value) in env {
                 command.env(name, value);
             }
         });
-        self.wait_ready().await;
+        self.wait_ready().await
     }
 
-    async fn wait_ready(&mut self) {
+    /// Waits until the admin socket answers SERVING, or until the process exits: then the
+    /// error is how it exited.
+    async fn wait_ready(&mut self) -> Result<(), ExitStatus> {
         let started = Instant::now();
         let socket = self.socket_path();
         loop {
             if let Some(exit) = self.daemon.exited() {
-                panic!(
-                    "alliance-node serve exited ({exit}) before it was ready; its log:\n{}",
-                    self.log()
-                );
+                return Err(exit);
             }
             if socket.exists()
                 && let Ok(channel) = admin_channel(&socket).await
                 && is_serving(channel).await
             {
-                return;
+                return Ok(());
             }
             assert!(
                 started.elapsed() < READY_TIMEOUT,

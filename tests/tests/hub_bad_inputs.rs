@@ -1,4 +1,5 @@
-//! BAD_INPUTS.md 1–14 as they reach a running hub over TLS. Each refusal is checked as that
+//! BAD_INPUTS.md 1–14 as they reach a running hub over TLS (`tests/README.md` maps every case to
+//! its tests). Each refusal is checked as that
 //! file's introduction asks, by `HubProcess::assert_refused`: the status code, the refusal
 //! reason in the details and a word of the message that names the cause, the view unchanged,
 //! nothing stored under the report id (GetReceipt answers NOT_FOUND), and the hub healthy
@@ -316,6 +317,11 @@ async fn a_revoked_key_signs_nothing_new_and_what_it_signed_before_stays() {
         count_total(&view, "ke-cotu", "awareness.activities"),
         (12, 12)
     );
+    // A restart rebuilds the view from the stored envelopes without judging their keys again:
+    // what was accepted before the revocation stays in history.
+    hub.restart().await;
+    assert_eq!(hub.view_json("2009", "org"), view);
+    hub.assert_not_stored(report_id(&later)).await;
 }
 
 #[tokio::test]
@@ -345,6 +351,11 @@ async fn a_rotated_key_past_its_grace_period_is_refused() {
     hub.set_config("keys", "rotation_grace_days", 0);
     hub.serve().await;
     let cotu = hub.new_org("ke-cotu").await;
+    let before_rotation = ReportBuilder::new("ke-cotu")
+        .period("2008")
+        .count("awareness.activities", 8)
+        .sign(&cotu.key);
+    hub.submit_ok(&before_rotation).await;
     let new_key = SigningKey::generate();
     rotate(&hub, &cotu.org_id, &cotu.key, &new_key).await;
 
@@ -362,6 +373,12 @@ async fn a_rotated_key_past_its_grace_period_is_refused() {
         hub.submit_ok(&by_new).await.outcome.kind,
         OutcomeKind::Accepted
     );
+    // The report the old key signed before the rotation stays, also after a restart.
+    hub.restart().await;
+    assert_eq!(hub.activities_total("2008", "org", "ke-cotu"), (8, 8));
+    hub.get_receipt(report_id(&before_rotation))
+        .await
+        .expect("the report signed before the rotation is kept");
 }
 
 /// Rotates `org`'s key from `old` to `new` with `RotateKey`, as a node does.
@@ -471,6 +488,8 @@ async fn a_small_order_key_cannot_enroll() {
     }];
     request.proof = Some(proof.into());
 
+    let before = hub.cli_json(&["org", "show", "ke-cotu"]);
+
     let status = hub
         .ingest_client()
         .await
@@ -484,7 +503,14 @@ async fn a_small_order_key_cannot_enroll() {
         RefusalReason::Malformed,
         "weak",
     );
+    assert_eq!(
+        hub.cli_json(&["org", "show", "ke-cotu"]),
+        before,
+        "a refused enrollment changed the registry"
+    );
     hub.assert_healthy().await;
+    // Nothing was bound to the code: a real key still enrolls with it.
+    hub.enroll(&code).await;
 }
 
 /// Adds the order L of the Ed25519 group to the S half of a signature: S + L ≡ S (mod L), so
@@ -639,6 +665,82 @@ async fn an_unknown_breakdown_value_is_refused_naming_it() {
 }
 
 #[tokio::test]
+async fn a_narrative_for_an_unknown_action_point_is_refused_naming_it() {
+    let mut hub = HubProcess::start().await;
+    let cotu = hub.new_org("ke-cotu").await;
+    let envelope = ReportBuilder::new("ke-cotu")
+        .narrative("unicorn_welfare", "Stables inspected.")
+        .sign(&cotu.key);
+
+    let status = hub
+        .assert_refused(
+            &envelope,
+            Code::InvalidArgument,
+            RefusalReason::InvalidReport,
+            "narratives[\"unicorn_welfare\"]",
+        )
+        .await;
+
+    assert!(status.message().contains("action point"), "{status:?}");
+}
+
+#[tokio::test]
+async fn a_negative_count_as_a_signed_encoder_writes_it_is_refused_naming_the_indicator() {
+    // Counts are unsigned on the wire. A sender that writes -1 as a signed 64-bit integer puts
+    // the varint of 2^64 - 1 there, which is what the hub decodes.
+    let minus_one = u64::from_ne_bytes((-1i64).to_ne_bytes());
+    let mut varint = Vec::new();
+    wire::put_varint(&mut varint, minus_one);
+    assert_eq!(
+        varint,
+        [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]
+    );
+    let mut hub = HubProcess::start().await;
+    let cotu = hub.new_org("ke-cotu").await;
+    // A negative cell.
+    let negative_cell = ReportBuilder::new("ke-cotu")
+        .count_by(
+            "awareness.people_reached",
+            40,
+            "sex",
+            &[("female", 41), ("male", minus_one)],
+        )
+        .sign(&cotu.key);
+    // A negative total.
+    let negative_total = ReportBuilder::new("ke-cotu")
+        .count_by(
+            "awareness.people_reached",
+            minus_one,
+            "sex",
+            &[("female", 25), ("male", 15)],
+        )
+        .sign(&cotu.key);
+    // A negative total with no breakdown to contradict it.
+    let negative_alone = ReportBuilder::new("ke-cotu")
+        .count("awareness.activities", minus_one)
+        .sign(&cotu.key);
+
+    for (envelope, field) in [
+        (&negative_cell, "awareness.people_reached"),
+        (&negative_total, "awareness.people_reached"),
+        (&negative_alone, "awareness.activities"),
+    ] {
+        let status = hub
+            .assert_refused(
+                envelope,
+                Code::InvalidArgument,
+                RefusalReason::InvalidReport,
+                field,
+            )
+            .await;
+        assert!(
+            status.message().contains("more than the largest value accepted"),
+            "{status:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_value_of_the_wrong_kind_is_refused_naming_the_indicator() {
     let mut hub = HubProcess::start().await;
     let cotu = hub.new_org("ke-cotu").await;
@@ -715,7 +817,12 @@ async fn breakdown_cells_whose_sum_overflows_are_refused_naming_the_breakdown() 
         )
         .await;
 
-    assert!(status.message().contains("overflow"), "{status:?}");
+    // Every count is bounded (`alliance_core::validate::MAX_COUNT`) before cells are summed,
+    // so that neither a breakdown's sum nor the hub's totals over every report can overflow.
+    assert!(
+        status.message().contains("more than the largest value accepted"),
+        "{status:?}"
+    );
 }
 
 // Case 12: periods that do not exist, that the framework version does not allow, or that
@@ -868,6 +975,7 @@ async fn a_deeply_nested_payload_is_refused_as_malformed_without_a_crash() {
 #[tokio::test]
 async fn a_deeply_nested_grpc_request_is_refused_without_a_crash() {
     let mut hub = HubProcess::start().await;
+    let view = hub.view_json("2009", "org");
     let request = wire::nested_groups(99, 10_000);
     let mut grpc = tonic::client::Grpc::new(hub.channel().await);
     grpc.ready().await.expect("the channel is ready");
@@ -883,6 +991,7 @@ async fn a_deeply_nested_grpc_request_is_refused_without_a_crash() {
 
     assert_ne!(status.code(), Code::Ok);
     assert!(status.message().contains("recursion"), "{status:?}");
+    assert_eq!(hub.view_json("2009", "org"), view, "the view changed");
     hub.assert_healthy().await;
 }
 

@@ -11,9 +11,9 @@
 //!    national centres registered `--via` it, their keys enrolled at the hub directly and kept
 //!    here to sign. The relay starts serving while the hub is up, so it fetches the registry
 //!    that names them.
-//! 2. Signing, not timed: `--envelopes` reports to relay (affiliate × period, years from 1900
-//!    upward, all distinct, revision 1), and `--direct` more for the reference (later years),
-//!    on every core.
+//! 2. Signing, not timed: `--envelopes` reports to relay (affiliate × period × `--revisions`,
+//!    years from 1900 upward; with one revision every envelope is a period of its own), and
+//!    `--direct` more for the reference (later years, one revision), on every core.
 //! 3. Reference: the `--direct` envelopes submitted to the hub itself, timed, half with one
 //!    `Submit` per envelope and half in `SubmitBatch` calls of the relay outbox's page size,
 //!    16 calls in flight (as the relay's outbox has): the hub's ingest rate is the faster.
@@ -24,7 +24,9 @@
 //! 5. The process's RSS (`VmRSS`) is sampled every second through intake and drain.
 //! 6. Checks: the hub stored exactly `--envelopes` new reports during the drain (its view
 //!    generation rises once per new report, not for a duplicate), holds a receipt of each with
-//!    outcome `accepted`, and the relay counts them all decided, none pending or set aside.
+//!    outcome `accepted` (or `superseded`, for a revision that reached the hub after a higher
+//!    one), the last revision of each (affiliate, period) accepted as the winner, and the relay
+//!    counts them all decided, none pending or set aside.
 
 #[path = "../disk.rs"]
 #[allow(dead_code)]
@@ -42,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use alliance_core::org::Region;
 use alliance_core::period::Period;
-use alliance_core::receipt::ReportId;
+use alliance_core::receipt::{OutcomeKind, ReportId};
 use alliance_daemon::{client, serve as daemon_serve, tls};
 use alliance_envelope::{Envelope, JoinCode, SigningKey, payload_type, sign};
 use alliance_hub::cli::{DataArgs, InitArgs, ShowArgs};
@@ -89,6 +91,11 @@ struct Args {
     /// --envelopes].
     #[arg(long)]
     direct: Option<usize>,
+    /// Revisions of each (affiliate, period) in the backlog, queued one after another: 1 makes
+    /// every envelope a report of its own period (the most the hub must hold in full); more is
+    /// the shape of a long outage, in which affiliates revise the same few reports.
+    #[arg(long, default_value_t = 1)]
+    revisions: usize,
     /// Submissions in flight when pushing the backlog to the relay.
     #[arg(long, default_value_t = 64)]
     intake_in_flight: usize,
@@ -225,10 +232,12 @@ fn main() -> Result<()> {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
-        "{} envelopes via the relay ({} affiliates × {} periods), {direct} direct to the hub",
+        "{} envelopes via the relay ({} affiliates × {} periods × {} revisions), {direct} direct to the hub",
         args.envelopes,
         args.affiliates,
-        args.envelopes.div_ceil(args.affiliates)
+        args.envelopes
+            .div_ceil(args.affiliates * args.revisions.max(1)),
+        args.revisions.max(1)
     );
     println!(
         "load average: {} at the start, {} at the end",
@@ -513,28 +522,39 @@ fn run(rts: &Runtimes, dir: &Path, args: &Args, direct: usize) -> Result<Measure
     // Signing, on every core, before anything is timed.
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let signing = Instant::now();
-    let periods = args.envelopes.div_ceil(args.affiliates);
-    let items = |from: usize, n: usize| -> Result<Vec<fixture::Item>> {
+    let revisions = args.revisions.max(1);
+    let periods = args.envelopes.div_ceil(args.affiliates * revisions);
+    // Envelope i is affiliate i mod A's k-th (k = i div A): revision k mod R + 1 of its period
+    // k div R, so each affiliate's revisions of one period are queued in order.
+    let items = |from: usize, n: usize, revisions: usize| -> Result<Vec<fixture::Item>> {
         (from..from + n)
             .map(|i| {
-                let year = u16::try_from(i / args.affiliates)
+                let k = i / args.affiliates;
+                let year = u16::try_from(k / revisions)
                     .ok()
                     .and_then(|y| FIRST_YEAR.checked_add(y))
                     .context("too many periods")?;
                 Ok(fixture::Item {
                     org: i % args.affiliates,
                     period: Period::year(year)?,
-                    revision: 1,
+                    revision: (k % revisions + 1) as u64,
                 })
             })
             .collect()
     };
-    let relayed = fixture::sign_all(&affiliates, &items(0, args.envelopes)?, threads)?;
+    let relayed_items = items(0, args.envelopes, revisions)?;
+    let relayed = fixture::sign_all(&affiliates, &relayed_items, threads)?;
+    // The reference's reports are of later periods, one revision each.
     let direct_envelopes = fixture::sign_all(
         &affiliates,
-        &items(periods * args.affiliates, direct)?,
+        &items(periods * args.affiliates, direct, 1)?,
         threads,
     )?;
+    // The last revision of each (affiliate, period) must win.
+    let mut last = std::collections::HashMap::new();
+    for item in &relayed_items {
+        last.insert((item.org, item.period), item.revision);
+    }
     m.signing = signing.elapsed();
     let relayed_ids: Vec<ReportId> = relayed
         .iter()
@@ -649,18 +669,37 @@ fn run(rts: &Runtimes, dir: &Path, args: &Args, direct: usize) -> Result<Measure
         if stored != target {
             bail!("the hub stored {stored} new reports during the drain, not {target}");
         }
-        for id in &relayed_ids {
+        for (i, id) in relayed_ids.iter().enumerate() {
             let receipt = hub
                 .receipt(id)
                 .map_err(|e| anyhow::anyhow!("the hub's receipt of {id}: {e}"))?
                 .with_context(|| format!("the hub holds no report {id}"))?;
             let receipt = alliance_proto::decode_receipt(&receipt.payload)
                 .context("decoding a hub receipt")?;
+            // The last revision is the highest, so it was accepted as the winner whenever it
+            // arrived; what an earlier one says depended on what the hub held then.
+            let item = relayed_items[i];
+            let top = last[&(item.org, item.period)];
+            if item.revision == top
+                && (receipt.outcome.kind != OutcomeKind::Accepted
+                    || receipt.outcome.winning_revision != top)
+            {
+                bail!(
+                    "report {id}, the last revision ({top}) of affiliate {} for {}, was not accepted as the winner: {:?}",
+                    item.org,
+                    item.period,
+                    receipt.outcome
+                );
+            }
             *m.outcomes
                 .entry(receipt.outcome.kind.as_str().to_owned())
                 .or_default() += 1;
         }
-        if m.outcomes.get("accepted").copied() != Some(args.envelopes) {
+        // Revisions in flight together may reach the hub in either order, so a lower one is
+        // accepted or superseded; nothing else is right.
+        let decided = m.outcomes.get("accepted").copied().unwrap_or(0)
+            + m.outcomes.get("superseded").copied().unwrap_or(0);
+        if decided != args.envelopes || (revisions == 1 && m.outcomes.len() != 1) {
             bail!("hub outcomes of the relayed reports: {:?}", m.outcomes);
         }
         if m.relayed.decided != target || m.relayed.set_aside != 0 {

@@ -14,6 +14,14 @@ use crate::report::{Cell, CountValue, FlagValue, Report, Value};
 /// The longest narrative accepted per action point, in bytes of UTF-8.
 pub const MAX_NARRATIVE_BYTES: usize = 8 * 1024;
 
+/// The largest count a report may give: far above any real count of people, cases or
+/// activities, and low enough that the hub's sums over millions of reports cannot overflow a
+/// `u64` (a negative count sent through an unsigned field arrives near 2^64 and is refused).
+pub const MAX_COUNT: u64 = 1_000_000_000_000;
+
+/// The largest amount a report may give, in hundredths of the currency unit.
+pub const MAX_AMOUNT: u64 = 1_000_000_000_000_000;
+
 /// The largest disclosure threshold a report may name.
 pub const MAX_DISCLOSURE_THRESHOLD: u64 = 1000;
 
@@ -62,6 +70,8 @@ pub enum Problem {
     UnknownValue { dimension: String },
     #[error("the sum of the cells overflows")]
     Overflow,
+    #[error("{value} is more than the largest value accepted, {max}")]
+    TooLarge { value: u64, max: u64 },
     #[error("the published cells add up to {sum}, more than the total {total}")]
     CellsExceedTotal { sum: u64, total: u64 },
     #[error("the cells add up to {sum}, not to the total {total}")]
@@ -168,7 +178,15 @@ impl Framework {
             }
             Value::Flag(flag) => self.check_flag(path, indicator, flag),
             Value::Amount(amounts) if amounts.is_empty() => Err(path.err(Problem::NoCurrency)),
-            Value::Amount(_) => Ok(()),
+            Value::Amount(amounts) => match amounts.iter().find(|(_, v)| **v > MAX_AMOUNT) {
+                Some((currency, value)) => Err(path.sub(&currency.to_string()).err(
+                    Problem::TooLarge {
+                        value: *value,
+                        max: MAX_AMOUNT,
+                    },
+                )),
+                None => Ok(()),
+            },
         }
     }
 
@@ -187,6 +205,19 @@ impl Framework {
                 .any(|c| c.is_suppressed());
         if any_suppressed && threshold < 2 {
             return Err(path.err(Problem::SuppressedBelowThreshold));
+        }
+        let too_large = |path: Path, cell: &Cell| match cell {
+            Cell::Published(value) if *value > MAX_COUNT => Err(path.err(Problem::TooLarge {
+                value: *value,
+                max: MAX_COUNT,
+            })),
+            _ => Ok(()),
+        };
+        too_large(path.sub("total"), &count.total)?;
+        for (dimension, cells) in &count.breakdowns {
+            for (value, cell) in cells {
+                too_large(path.sub("breakdowns").sub(dimension).sub(value), cell)?;
+            }
         }
         for (dimension, cells) in &count.breakdowns {
             let bpath = path.sub("breakdowns").sub(dimension);
@@ -319,7 +350,7 @@ struct Path(String);
 impl Path {
     /// A named field (`.breakdowns`) or a map key (`["sex"]`) below this one.
     fn sub(&self, key: &str) -> Path {
-        if matches!(key, "breakdowns" | "statuses") {
+        if matches!(key, "breakdowns" | "statuses" | "total") {
             Path(format!("{}.{key}", self.0))
         } else {
             Path(format!("{}[{key:?}]", self.0))
@@ -498,15 +529,72 @@ mod tests {
                 breakdowns: cells(u64::MAX, 5),
             }),
         );
-        assert_eq!(check(&r).unwrap_err().problem, Problem::Overflow);
+        // Each cell is bounded first, so the sum of one breakdown cannot overflow.
+        assert!(matches!(
+            check(&r).unwrap_err().problem,
+            Problem::TooLarge { .. }
+        ));
         r.values.insert(
             id.clone(),
             Value::Count(CountValue {
-                total: Cell::Published(u64::MAX),
-                breakdowns: cells(u64::MAX - 5, 5),
+                total: Cell::Published(MAX_COUNT),
+                breakdowns: cells(MAX_COUNT - 5, 5),
             }),
         );
         check(&r).unwrap();
+    }
+
+    #[test]
+    fn counts_and_amounts_above_the_limits_are_refused_naming_the_field() {
+        // -1 through an unsigned field arrives as 2^64 - 1.
+        let negative = u64::MAX;
+        let mut r = report();
+        r.values.insert(
+            "awareness.activities".parse().unwrap(),
+            Value::Count(CountValue::total(negative)),
+        );
+        let e = check(&r).unwrap_err();
+        assert_eq!(e.field, r#"values["awareness.activities"].total"#);
+        assert_eq!(
+            e.problem,
+            Problem::TooLarge {
+                value: negative,
+                max: MAX_COUNT
+            }
+        );
+        r.values.insert(
+            "awareness.activities".parse().unwrap(),
+            Value::Count(CountValue::total(MAX_COUNT)),
+        );
+        check(&r).unwrap();
+
+        let mut r = report();
+        let cells: BTreeMap<String, Cell> = [
+            ("female".to_owned(), Cell::Published(MAX_COUNT + 1)),
+            ("male".to_owned(), Cell::Suppressed),
+        ]
+        .into();
+        r.values.insert(
+            "awareness.people_reached".parse().unwrap(),
+            Value::Count(CountValue {
+                total: Cell::Suppressed,
+                breakdowns: [("sex".to_owned(), cells)].into(),
+            }),
+        );
+        assert_eq!(
+            field_of(&r),
+            r#"values["awareness.people_reached"].breakdowns["sex"]["female"]"#
+        );
+
+        let mut r = report();
+        r.values.insert(
+            "internal_support.budget_allocated".parse().unwrap(),
+            Value::Amount([("EUR".parse::<Currency>().unwrap(), MAX_AMOUNT + 1)].into()),
+        );
+        assert_eq!(
+            field_of(&r),
+            r#"values["internal_support.budget_allocated"]["EUR"]"#
+        );
     }
 
     #[test]

@@ -185,6 +185,11 @@ impl Database {
         self.flushes.load(Ordering::SeqCst)
     }
 
+    /// The first failure's message, if the store has failed.
+    pub(crate) fn failure(&self) -> Option<&str> {
+        self.failure.get().map(String::as_str)
+    }
+
     /// `Failed` with the first failure's message, if the store has failed.
     pub(crate) fn check_failed(&self) -> Result<(), StoreError> {
         match self.failure.get() {

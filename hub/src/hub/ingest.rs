@@ -103,6 +103,7 @@ impl Hub {
         // Signed outside the lock: the receipt is a function of what was decided under it.
         let signed = self.sign_receipt(&receipt);
         self.durable().await?;
+        crate::crash::point(crate::crash::AFTER_STORE);
         Ok(signed)
     }
 
@@ -207,6 +208,7 @@ impl Hub {
         answer.sort_by_key(|(index, _)| *index);
         self.check_healthy()?;
         self.durable().await?;
+        crate::crash::point(crate::crash::AFTER_STORE);
         Ok(BatchAnswer {
             batch_receipt,
             refusals: answer,

@@ -163,6 +163,12 @@ impl Node {
         Ok(self.store.flush()?)
     }
 
+    /// The first storage error, if one happened: then the node acknowledges nothing more and
+    /// `serve` must stop.
+    pub fn storage_failure(&self) -> Option<String> {
+        self.store.failure()
+    }
+
     /// Breaks the store after `writes` more writes, for tests of storage errors.
     #[cfg(feature = "fault-injection")]
     pub fn inject_storage_failure_after(&self, writes: u64) {

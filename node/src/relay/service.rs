@@ -54,6 +54,7 @@ impl HubService for RelayService {
     async fn submit(&self, request: Request<pb::SubmitRequest>) -> Answer<pb::SubmitResponse> {
         let envelope = required(request.into_inner().envelope)?;
         let custody = self.relay.submit(envelope).await.map_err(status)?;
+        crate::crash::point(crate::crash::RELAY_AFTER_CUSTODY_STORED);
         Ok(Response::new(pb::SubmitResponse {
             receipt: Some(pb::submit_response::Receipt::CustodyReceipt(
                 (&custody).into(),
@@ -72,6 +73,7 @@ impl HubService for RelayService {
             .map(Envelope::from)
             .collect();
         let (receipts, refusals) = self.relay.submit_batch(envelopes).await.map_err(status)?;
+        crate::crash::point(crate::crash::RELAY_AFTER_CUSTODY_STORED);
         Ok(Response::new(pb::SubmitBatchResponse {
             receipts: (!receipts.is_empty()).then(|| {
                 pb::submit_batch_response::Receipts::CustodyReceipts(pb::CustodyReceiptList {
