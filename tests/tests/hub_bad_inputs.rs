@@ -734,7 +734,9 @@ async fn a_negative_count_as_a_signed_encoder_writes_it_is_refused_naming_the_in
             )
             .await;
         assert!(
-            status.message().contains("more than the largest value accepted"),
+            status
+                .message()
+                .contains("more than the largest value accepted"),
             "{status:?}"
         );
     }
@@ -820,7 +822,9 @@ async fn breakdown_cells_whose_sum_overflows_are_refused_naming_the_breakdown() 
     // Every count is bounded (`alliance_core::validate::MAX_COUNT`) before cells are summed,
     // so that neither a breakdown's sum nor the hub's totals over every report can overflow.
     assert!(
-        status.message().contains("more than the largest value accepted"),
+        status
+            .message()
+            .contains("more than the largest value accepted"),
         "{status:?}"
     );
 }

@@ -179,12 +179,12 @@ impl Framework {
             Value::Flag(flag) => self.check_flag(path, indicator, flag),
             Value::Amount(amounts) if amounts.is_empty() => Err(path.err(Problem::NoCurrency)),
             Value::Amount(amounts) => match amounts.iter().find(|(_, v)| **v > MAX_AMOUNT) {
-                Some((currency, value)) => Err(path.sub(&currency.to_string()).err(
-                    Problem::TooLarge {
+                Some((currency, value)) => {
+                    Err(path.sub(&currency.to_string()).err(Problem::TooLarge {
                         value: *value,
                         max: MAX_AMOUNT,
-                    },
-                )),
+                    }))
+                }
                 None => Ok(()),
             },
         }

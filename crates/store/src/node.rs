@@ -523,15 +523,33 @@ impl NodeStore {
         let mut entries = Vec::new();
         for item in self.inner.reports.iter() {
             let (key, value) = item.map_err(io)?;
-            let (entry, _) = self.decode_report(&key, &value)?;
-            if org.is_none_or(|org| *org == entry.org) {
-                entries.push(entry);
+            // Only the header is read of another organisation's report: a relay holds many.
+            if let Some(org) = org
+                && decode_header(&key, &value)?.org != org.as_str()
+            {
+                continue;
             }
+            let (entry, _) = self.decode_report(&key, &value)?;
+            entries.push(entry);
         }
         entries.sort_by(|a, b| {
             (b.queued_at, b.revision, b.report_id).cmp(&(a.queued_at, a.revision, a.report_id))
         });
         Ok(entries)
+    }
+
+    /// Calls `each` with the organisation and delivery state of every signed report, reading
+    /// only what it needs of each: for counting a relay's many reports in bounded memory.
+    pub fn delivery_states(
+        &self,
+        mut each: impl FnMut(&str, DeliveryState),
+    ) -> Result<(), StoreError> {
+        for item in self.inner.reports.iter() {
+            let (key, value) = item.map_err(io)?;
+            let header = decode_header(&key, &value)?;
+            each(&header.org, header.state.into());
+        }
+        Ok(())
     }
 
     /// Replaces a stored report's entry (its delivery state, attempts, receipts, refusal). If
@@ -1028,12 +1046,7 @@ fn decode_report(key: &[u8], value: &[u8]) -> Result<DecodedReport, StoreError> 
         envelope,
         queued_at: Timestamp(header.queued_at),
         attempts: header.attempts,
-        state: match header.state {
-            StateValue::Pending => DeliveryState::Pending,
-            StateValue::HeldByRelay => DeliveryState::HeldByRelay,
-            StateValue::Decided => DeliveryState::Decided,
-            StateValue::SetAside => DeliveryState::SetAside,
-        },
+        state: header.state.into(),
         custody_receipt,
         receipt,
         refusal: header.refusal.map(|r| StoredRefusal {
@@ -1042,6 +1055,15 @@ fn decode_report(key: &[u8], value: &[u8]) -> Result<DecodedReport, StoreError> 
         }),
     };
     Ok((entry, header.outbox, shared))
+}
+
+/// The header of a stored report, without reading its envelopes.
+fn decode_header(key: &[u8], value: &[u8]) -> Result<ReportHeader, StoreError> {
+    let mut reader = Reader {
+        key,
+        rest: value::body(REPORTS, key, value)?,
+    };
+    serde_json::from_slice(reader.section()?).map_err(|e| corrupt(REPORTS, key, e))
 }
 
 /// Reads a stored report's parts in order; running out is corruption.
@@ -1184,13 +1206,24 @@ struct ReportHeader {
     outbox: Option<u64>,
 }
 
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Copy, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum StateValue {
     Pending,
     HeldByRelay,
     Decided,
     SetAside,
+}
+
+impl From<StateValue> for DeliveryState {
+    fn from(state: StateValue) -> Self {
+        match state {
+            StateValue::Pending => DeliveryState::Pending,
+            StateValue::HeldByRelay => DeliveryState::HeldByRelay,
+            StateValue::Decided => DeliveryState::Decided,
+            StateValue::SetAside => DeliveryState::SetAside,
+        }
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]

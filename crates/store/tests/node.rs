@@ -351,6 +351,21 @@ fn one_batch_receipt_answers_several_reports_in_one_transaction_and_is_stored_on
     store.update_reports(&decided, true).unwrap();
     assert_eq!(store.outbox_len(), 1);
     assert_eq!(store.outbox(0).unwrap(), vec![entries[2].clone()]);
+    let mut states = Vec::new();
+    store
+        .delivery_states(|org, state| states.push((org.to_owned(), state)))
+        .unwrap();
+    states.sort_by_key(|(_, state)| *state == DeliveryState::Pending);
+    assert_eq!(
+        states,
+        [
+            ("gtuc".to_owned(), DeliveryState::Decided),
+            ("gtuc".to_owned(), DeliveryState::Decided),
+            ("gtuc".to_owned(), DeliveryState::Pending),
+        ]
+    );
+    assert_eq!(store.reports(Some(&org("ctu"))).unwrap(), vec![]);
+    assert_eq!(store.reports(Some(&org("gtuc"))).unwrap().len(), 3);
     for e in &decided {
         assert_eq!(store.report(&e.report_id).unwrap().as_ref(), Some(e));
     }

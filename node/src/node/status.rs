@@ -77,17 +77,24 @@ impl Node {
 
     /// Counts the reports of organisations the node does not hold: those it relays.
     fn relayed_summary(&self) -> Result<RelayedSummary, NodeError> {
+        // The organisations the node holds, as `holds` sees them, by the id a stored report's
+        // header gives.
+        let held: Vec<String> = self
+            .keys
+            .lock()
+            .map(|keys| keys.keys().map(OrgId::to_string).collect())
+            .unwrap_or_default();
         let mut summary = RelayedSummary::default();
-        for entry in self.store.reports(None)? {
-            if self.holds(&entry.org) {
-                continue;
+        self.store.delivery_states(|org, state| {
+            if held.iter().any(|h| h == org) {
+                return;
             }
-            match entry.state {
+            match state {
                 DeliveryState::Pending | DeliveryState::HeldByRelay => summary.pending += 1,
                 DeliveryState::Decided => summary.decided += 1,
                 DeliveryState::SetAside => summary.set_aside += 1,
             }
-        }
+        })?;
         Ok(summary)
     }
 
