@@ -114,7 +114,9 @@ impl FromStr for JoinCode {
         if sum != checksum(body) {
             return Err(JoinCodeError::Checksum);
         }
-        let lines: Vec<&str> = body.lines().collect();
+        // Split at `\n` only: `str::lines` would also drop a `\r` before it, so a field ending
+        // in `\r` would read as another value than the one the checksum covers.
+        let lines: Vec<&str> = body.split_terminator('\n').collect();
         let [version, org_id, upstream, ca, hub, token, expires] = lines[..] else {
             return Err(JoinCodeError::Lines(lines.len() + 1));
         };
@@ -145,6 +147,14 @@ fn non_empty(field: &'static str, value: &str) -> Result<String, JoinCodeError> 
         return Err(JoinCodeError::Field {
             field,
             problem: "it is empty".into(),
+        });
+    }
+    // A carriage return or other control character cannot be part of an id, and one at the end
+    // of a line would not survive the code's text form.
+    if value.chars().any(char::is_control) {
+        return Err(JoinCodeError::Field {
+            field,
+            problem: format!("{value:?} holds a control character"),
         });
     }
     Ok(value.to_owned())
