@@ -72,6 +72,11 @@ impl Node {
     /// one did: after it the node acknowledges nothing more.
     pub async fn run_outbox(&self, mut stop: watch::Receiver<bool>) -> Result<(), NodeError> {
         let mut failures: u32 = 0;
+        // Whether this round was started by a wake (a report queued) rather than by the end of
+        // a backoff: a wake's failed round does not lengthen the backoff, or a relay taking
+        // reports through an outage would reach the longest backoff within minutes and then
+        // wait that long after the upstream came back.
+        let mut woken = false;
         loop {
             if *stop.borrow() {
                 return Ok(());
@@ -90,7 +95,9 @@ impl Node {
                     Some(HELD_POLL)
                 }
                 Err(NodeError::Upstream(error)) => {
-                    failures = failures.saturating_add(1);
+                    if !woken || failures == 0 {
+                        failures = failures.saturating_add(1);
+                    }
                     let wait = self.backoff(failures);
                     tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, "delivery failed; will retry");
                     Some(wait)
@@ -103,11 +110,11 @@ impl Node {
                     None => std::future::pending().await,
                 }
             };
-            tokio::select! {
+            woken = tokio::select! {
                 _ = stop.changed() => return Ok(()),
-                () = self.outbox_wake.notified() => {}
-                () = sleep => {}
-            }
+                () = self.outbox_wake.notified() => true,
+                () = sleep => false,
+            };
         }
     }
 
