@@ -59,8 +59,8 @@ use serde_json::Value;
 
 use crate::node::parse_queued;
 use crate::process::POLL_INTERVAL;
-use crate::relay::{free_port, unhex};
-use crate::{Binary, HubProcess, NodeProcess, Run, join_code_in};
+use crate::relay::{affiliate_of, init_relay_of, unhex};
+use crate::{Binary, HubProcess, NodeProcess, Run};
 
 /// The environment variable that sets the seed.
 pub const SEED_VAR: &str = "ALLIANCE_FAULT_SEED";
@@ -460,7 +460,7 @@ impl Federation {
         let mut members = Vec::new();
         let mut relay_addresses = Vec::new();
         for (org, country, region) in RELAYS {
-            let (mut node, address) = init_relay(&hub, org, country, region);
+            let (mut node, address) = init_relay_of(&hub, org, country, region);
             node.serve().await;
             relay_addresses.push((members.len(), address));
             members.push(Member {
@@ -473,7 +473,7 @@ impl Federation {
         for (org, country, relay) in AFFILIATES {
             let (relay_index, address) = &relay_addresses[relay];
             let relay_org = RELAYS[relay].0;
-            let mut node = affiliate_via(&hub, org, country, RELAYS[relay].2, relay_org, address);
+            let mut node = affiliate_of(&hub, org, country, RELAYS[relay].2, relay_org, address);
             node.serve().await;
             members.push(Member {
                 org,
@@ -1263,65 +1263,4 @@ fn run_submission(data: &Path, submission: &Submission) -> (Run, Run) {
         ],
     );
     (add, submit)
-}
-
-/// Registers `org` as a regional organisation and enrolls a relay node for it on a free
-/// loopback port, with a quick outbox; does not serve it. Returns the node and its address.
-fn init_relay(hub: &HubProcess, org: &str, country: &str, region: &str) -> (NodeProcess, String) {
-    let code = hub.add_org(org, "regional_organisation", country, region);
-    let relay = NodeProcess::new();
-    let address = format!("127.0.0.1:{}", free_port());
-    let run = Binary::Node.run([
-        "init".as_ref(),
-        "--data".as_ref(),
-        relay.data_dir().as_os_str(),
-        "--join".as_ref(),
-        code.to_string().as_ref(),
-        "--relay".as_ref(),
-        "--listen".as_ref(),
-        address.as_ref(),
-        "--public-addr".as_ref(),
-        address.as_ref(),
-        "--json".as_ref(),
-    ]);
-    assert!(run.success(), "init --relay of {org} failed: {run:?}");
-    relay.set_config("outbox", "min_backoff_ms", 100);
-    relay.set_config("outbox", "max_backoff_seconds", 1);
-    relay.set_config("outbox", "request_timeout_seconds", 5);
-    (relay, address)
-}
-
-/// Registers `org` (a national centre) `--via` the relay `relay_org` and enrolls a node for it
-/// through the relay at `address`; does not serve it.
-fn affiliate_via(
-    hub: &HubProcess,
-    org: &str,
-    country: &str,
-    region: &str,
-    relay_org: &str,
-    address: &str,
-) -> NodeProcess {
-    let name = format!("Affiliate {org}");
-    let run = hub.cli_ok([
-        "org",
-        "add",
-        "--id",
-        org,
-        "--name",
-        &name,
-        "--kind",
-        "national_centre",
-        "--country",
-        country,
-        "--region",
-        region,
-        "--via",
-        relay_org,
-    ]);
-    let code = join_code_in(&run.stdout)
-        .unwrap_or_else(|| panic!("org add --via printed no join code: {run:?}"));
-    assert_eq!(code.upstream, address, "the join code names the relay");
-    let affiliate = NodeProcess::new();
-    affiliate.init_ok(&code.to_string());
-    affiliate
 }

@@ -34,7 +34,17 @@ pub fn free_port() -> u16 {
 /// Registers [`RELAY_ORG`] at `hub` and enrolls a node for it with `init --relay` on a free
 /// loopback port, with a quick outbox; does not serve it. Returns the node and its address.
 pub fn init_relay(hub: &HubProcess) -> (NodeProcess, String) {
-    let code = hub.add_org(RELAY_ORG, "regional_organisation", "KE", "africa");
+    init_relay_of(hub, RELAY_ORG, "KE", "africa")
+}
+
+/// [`init_relay`] for the regional organisation `org` of `country` and `region`.
+pub fn init_relay_of(
+    hub: &HubProcess,
+    org: &str,
+    country: &str,
+    region: &str,
+) -> (NodeProcess, String) {
+    let code = hub.add_org(org, "regional_organisation", country, region);
     let relay = NodeProcess::new();
     let address = format!("127.0.0.1:{}", free_port());
     let run = Binary::Node.run([
@@ -50,7 +60,7 @@ pub fn init_relay(hub: &HubProcess) -> (NodeProcess, String) {
         address.as_ref(),
         "--json".as_ref(),
     ]);
-    assert!(run.success(), "init --relay failed: {run:?}");
+    assert!(run.success(), "init --relay of {org} failed: {run:?}");
     let summary: Value = serde_json::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("init --relay --json did not print JSON ({e}): {run:?}"));
     assert_eq!(summary["relay"]["public_address"], address, "{summary:#}");
@@ -71,6 +81,20 @@ pub async fn start_relay(hub: &HubProcess) -> (NodeProcess, String) {
 /// enrolls a new node for it through the relay at `address` (which must be serving). The node
 /// is not served.
 pub fn affiliate_via(hub: &HubProcess, org: &str, country: &str, address: &str) -> NodeProcess {
+    affiliate_of(hub, org, country, "africa", RELAY_ORG, address)
+}
+
+/// Registers `org` (a national centre of `country`, in `region`) `--via` the relay `relay_org`
+/// and enrolls a new node for it through the relay at `address` (which must be serving). The
+/// node is not served.
+pub fn affiliate_of(
+    hub: &HubProcess,
+    org: &str,
+    country: &str,
+    region: &str,
+    relay_org: &str,
+    address: &str,
+) -> NodeProcess {
     let name = format!("Affiliate {org}");
     let run = hub.cli_ok([
         "org",
@@ -84,9 +108,9 @@ pub fn affiliate_via(hub: &HubProcess, org: &str, country: &str, address: &str) 
         "--country",
         country,
         "--region",
-        "africa",
+        region,
         "--via",
-        RELAY_ORG,
+        relay_org,
     ]);
     let code = join_code_in(&run.stdout)
         .unwrap_or_else(|| panic!("org add --via printed no join code: {run:?}"));
