@@ -74,7 +74,7 @@ proptest! {
                 .filter(|a| a.report_id == entry.report_id)
                 .map(|a| a.received_at)
                 .min();
-            prop_assert_eq!(shuffled.first_received_at(&entry.report_id), earliest);
+            prop_assert_eq!(shuffled.first_received_at(entry), earliest);
         }
         // A rebuild from the arrivals in yet another order is the same ledger, receipt times
         // included.
@@ -582,7 +582,7 @@ fn a_duplicate_answers_with_the_first_receipt() {
         let outcome = ledger.insert(copy).unwrap();
         assert_eq!(outcome.kind, OutcomeKind::Duplicate);
         assert_eq!(outcome.winning_report_id, rid(1));
-        assert_eq!(ledger.first_received_at(&rid(1)), Some(Timestamp(50)));
+        assert_eq!(ledger.first_received_at(&first), Some(Timestamp(50)));
     }
     assert_eq!(ledger.len(), 1);
     let view = ledger.view(
@@ -670,7 +670,7 @@ fn a_period_overlapping_another_kind_is_refused_naming_both() {
         "{message}"
     );
     assert_eq!(ledger, before, "nothing stored");
-    assert_eq!(ledger.first_received_at(&rid(2)), None);
+    assert_eq!(ledger.first_received_at(&refused), None);
 
     // Another organisation, or a half that does not overlap, is fine.
     let other = entry_with(rid(3), report("fs-brazil", half, 1, activities(1)), 3);

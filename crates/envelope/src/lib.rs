@@ -5,7 +5,9 @@
 //! follows the DSSE v1 protocol and passes its public test vectors. The alliance layer
 //! ([`sign`], [`verify_signed`], [`verify_pinned`], [`payload_type`]) sits on top and is
 //! stricter: every signature must carry a key id, name a known key and verify, and the payload
-//! type must be exactly the one the caller expects.
+//! type must be exactly the one the caller expects. A verifier that checks many envelopes under
+//! the same keys keeps them as [`PublicKey`]s, decompressed once, and calls
+//! [`verify_signed_with`].
 //!
 //! Signatures are always checked over the exact bytes received. Nothing here decodes or
 //! re-encodes a payload, because protobuf encoding is not canonical and a re-encoded payload
@@ -33,6 +35,8 @@ pub use envelope::{Envelope, Signature};
 pub use error::EnvelopeError;
 pub use ids::{KeyId, fingerprint, fingerprint_bytes, report_id};
 pub use join::{JOIN_CODE_PREFIX, JoinCode, JoinCodeError};
-pub use keys::{PUBLIC_KEY_LEN, SIGNATURE_LEN, SigningKey, check_public_key, sign};
+pub use keys::{
+    PUBLIC_KEY_LEN, PublicKey, SIGNATURE_LEN, SigningKey, VerificationKey, check_public_key, sign,
+};
 pub use pae::pae;
-pub use verify::{Signer, Verified, keys_by_id, verify_pinned, verify_signed};
+pub use verify::{Signer, Verified, keys_by_id, verify_pinned, verify_signed, verify_signed_with};

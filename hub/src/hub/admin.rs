@@ -320,10 +320,16 @@ impl Hub {
             .put_org(&org, state.relays.get(&org.id))
             .map_err(|e| self.fail(e))?;
         for key in &org.keys {
-            state
-                .keys
-                .entry(key.key_id.clone())
-                .or_insert_with(|| (org.id.clone(), key.public_key));
+            if state.keys.contains_key(&key.key_id) {
+                continue;
+            }
+            // A key new to the index (enrolled or rotated in just now, or one `open` left out)
+            // is decompressed once, here.
+            if let Some(public_key) = super::open::usable_key(&org.id, &key.key_id, key) {
+                state
+                    .keys
+                    .insert(key.key_id.clone(), (org.id.clone(), public_key));
+            }
         }
         state.registry.insert(org);
         state.registry_serial += 1;

@@ -26,7 +26,9 @@ use alliance_core::receipt::{BatchReceipt, Outcome, OutcomeKind, Receipt, Report
 use alliance_core::report::Report;
 use alliance_core::timestamp::Timestamp;
 use alliance_core::validate::Problem;
-use alliance_envelope::{Envelope, EnvelopeError, Verified, payload_type, sign, verify_signed};
+use alliance_envelope::{
+    Envelope, EnvelopeError, PublicKey, Verified, payload_type, sign, verify_signed_with,
+};
 use alliance_proto::WireError;
 use alliance_proto::pb::RefusalReason;
 use alliance_store::{AuditKind, AuditRecord, StoredReport};
@@ -537,7 +539,7 @@ impl Hub {
                 })
                 .collect()
         };
-        let verified = verify_signed(envelope, expected_type, |key_id| {
+        let verified = verify_signed_with(envelope, expected_type, |key_id| {
             keys.iter().find(|(id, _, _)| id == key_id).map(|k| k.2)
         })
         .map_err(refusal_of_envelope)?;
@@ -626,15 +628,13 @@ impl Hub {
         } = checked;
         let received_at = custody_at.map_or(now, |at| at.min(now));
         let (org, period, revision) = (report.org.clone(), report.period, report.revision);
-        let held_since = state.ledger.first_received_at(&report_id);
-        let outcome = state
-            .ledger
-            .insert(Entry {
-                report_id,
-                report,
-                received_at,
-            })
-            .map_err(refusal_of_merge)?;
+        let entry = Entry {
+            report_id,
+            report,
+            received_at,
+        };
+        let held_since = state.ledger.first_received_at(&entry);
+        let outcome = state.ledger.insert(entry).map_err(refusal_of_merge)?;
         let duplicate = outcome.kind == OutcomeKind::Duplicate;
         let write = match (duplicate, custody_at, held_since) {
             (false, _, _) => Write::New,
@@ -644,12 +644,10 @@ impl Hub {
         if write != Write::Nothing {
             state.generation += 1;
         }
-        let first_received_at = match duplicate {
-            true => state
-                .ledger
-                .first_received_at(&report_id)
-                .unwrap_or(received_at),
-            false => received_at,
+        // A duplicate keeps the earliest time any copy was received, this one's included.
+        let first_received_at = match (duplicate, held_since) {
+            (true, Some(held)) => held.min(received_at),
+            _ => received_at,
         };
         Ok(Decided {
             receipt: Receipt {
@@ -694,7 +692,7 @@ impl Hub {
 }
 
 /// A key the hub enrolled, as a signature names it: key id, owner, public key.
-type KnownKey = (String, alliance_core::OrgId, [u8; 32]);
+type KnownKey = (String, alliance_core::OrgId, PublicKey);
 
 /// An envelope that verified and whose report fits its framework.
 #[derive(Debug)]
@@ -910,7 +908,7 @@ fn signing_keys_of<'a>(
         let signer = &verified.signers()[0];
         let owner = known
             .iter()
-            .find(|(_, _, key)| *key == signer.public_key)
+            .find(|(_, _, key)| *key.as_bytes() == signer.public_key)
             .map(|(_, owner, _)| owner.to_string())
             .unwrap_or_default();
         return Err(Refused::new(

@@ -28,7 +28,7 @@ use alliance_core::merge::Ledger;
 use alliance_core::org::{OrgId, Registry};
 use alliance_core::timestamp::Timestamp;
 use alliance_core::validate::Frameworks;
-use alliance_envelope::{Envelope, SigningKey};
+use alliance_envelope::{Envelope, PublicKey, SigningKey};
 use alliance_proto::RelayInfo;
 use alliance_proto::pb::RefusalReason;
 use alliance_store::{HubStore, StoreError};
@@ -87,8 +87,9 @@ struct State {
     registry: Registry,
     relays: std::collections::BTreeMap<OrgId, RelayInfo>,
     /// Key id to (owner, public key), for every key ever enrolled, so that a signature by a
-    /// revoked key is refused as such rather than as unknown.
-    keys: std::collections::HashMap<String, (OrgId, [u8; 32])>,
+    /// revoked key is refused as such rather than as unknown. The keys are held decompressed,
+    /// so that verifying a report does not decompress its key again.
+    keys: std::collections::HashMap<String, (OrgId, PublicKey)>,
     ledger: Ledger,
     /// Rises whenever the ledger changes (a report stored, organisations re-filed), so that
     /// answers derived from it can be cached until it moves.

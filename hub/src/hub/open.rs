@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use alliance_core::merge::{Entry, Ledger};
-use alliance_core::org::{OrgId, Registry};
+use alliance_core::org::{OrgId, OrgKey, Registry};
 use alliance_core::validate::Frameworks;
-use alliance_envelope::{Envelope, KeyId, SigningKey};
+use alliance_envelope::{Envelope, KeyId, PublicKey, SigningKey};
 use alliance_store::{HubStore, StoreError, StoredReport};
 
 use super::{Hub, State};
@@ -122,20 +122,41 @@ fn entry_of(stored: StoredReport) -> Result<Entry, OpenError> {
     })
 }
 
-/// Every key ever enrolled, by key id.
-pub(super) fn key_index(registry: &Registry) -> HashMap<String, (OrgId, [u8; 32])> {
+/// Every key ever enrolled, by key id, decompressed once here rather than at every
+/// verification.
+pub(super) fn key_index(registry: &Registry) -> HashMap<String, (OrgId, PublicKey)> {
     registry
         .orgs
         .values()
         .flat_map(|org| {
-            org.keys.iter().map(|key| {
-                (
-                    KeyId::of(&key.public_key).into_string(),
-                    (org.id.clone(), key.public_key),
-                )
+            org.keys.iter().filter_map(|key| {
+                let key_id = KeyId::of(&key.public_key).into_string();
+                let public_key = usable_key(&org.id, &key_id, key)?;
+                Some((key_id, (org.id.clone(), public_key)))
             })
         })
         .collect()
+}
+
+/// `key` of `org`, decompressed for the key index; `None`, with a warning, if it is not a usable
+/// Ed25519 key.
+///
+/// Enrollment and rotation refuse such keys, so the registry should hold none. If it does, the
+/// key is left out of the index rather than stopping the hub, and signatures by it are refused
+/// as by an unknown key.
+pub(super) fn usable_key(org: &OrgId, key_id: &str, key: &OrgKey) -> Option<PublicKey> {
+    match PublicKey::from_bytes(&key.public_key) {
+        Ok(public_key) => Some(public_key),
+        Err(error) => {
+            tracing::warn!(
+                %org,
+                key_id,
+                %error,
+                "a registered key is not a usable Ed25519 key: signatures by it are refused"
+            );
+            None
+        }
+    }
 }
 
 fn read_config(data_dir: &Path) -> Result<HubConfig, OpenError> {
@@ -159,4 +180,56 @@ fn read_key(path: &Path) -> Result<SigningKey, OpenError> {
         path: path.to_owned(),
     })?;
     Ok(SigningKey::from_seed(&seed))
+}
+
+#[cfg(test)]
+mod tests {
+    use alliance_core::org::{KeyState, OrgKind, Organisation, Region};
+    use alliance_core::timestamp::Timestamp;
+
+    use super::*;
+
+    fn org(id: &str, keys: &[[u8; 32]]) -> Organisation {
+        Organisation {
+            id: id.parse().expect("a valid test org id"),
+            name: id.to_owned(),
+            kind: OrgKind::NationalCentre,
+            country: Some("BR".parse().expect("a valid test country")),
+            region: Region::Americas,
+            sectors: Vec::new(),
+            via: None,
+            hosted: false,
+            registered_at: Timestamp(0),
+            enrolled_at: Some(Timestamp(0)),
+            deactivated_at: None,
+            keys: keys
+                .iter()
+                .map(|public_key| OrgKey {
+                    key_id: KeyId::of(public_key).into_string(),
+                    public_key: *public_key,
+                    added_at: Timestamp(0),
+                    state: KeyState::Active,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_key_index_leaves_out_keys_that_are_not_usable() {
+        let good = SigningKey::generate().public_key();
+        // The identity point: a valid encoding, but of order 1.
+        let mut weak = [0; 32];
+        weak[0] = 1;
+        // y = 2 is not the y-coordinate of any point of the curve.
+        let mut not_a_point = [0; 32];
+        not_a_point[0] = 2;
+        let mut registry = Registry::default();
+        registry.insert(org("cut-brazil", &[weak, good, not_a_point]));
+
+        let index = key_index(&registry);
+        assert_eq!(index.len(), 1);
+        let (owner, public_key) = &index[KeyId::of(&good).as_str()];
+        assert_eq!(owner.as_str(), "cut-brazil");
+        assert_eq!(public_key.to_bytes(), good);
+    }
 }

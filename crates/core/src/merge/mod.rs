@@ -41,9 +41,10 @@
 //!   cannot tell which of them is an organisation's latest.
 //! - Views over several periods cost time in proportion to the winners in the span.
 //! - Every winner, narratives included, is held in memory; the hub's store is the durable copy.
-//! - A report id is the hash of the signed bytes; the ledger checks that a report arriving
-//!   again under a held id is the same report only against the winner, the one report whose
-//!   values it keeps.
+//! - A report id is the hash of the signed bytes, so it names one report. The ledger keeps no
+//!   index of report ids: it looks for an id only under its report's organisation, period and
+//!   revision, and checks that a report arriving again under a held id is the same report only
+//!   against the winner, the one report whose values it keeps.
 //! - Coverage reads the registry passed to it (it needs registration and deactivation dates,
 //!   which the ledger does not keep).
 
@@ -127,8 +128,6 @@ pub type Aggregates = BTreeMap<Period, BTreeMap<(GroupBy, GroupKey), Totals>>;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ledger {
     slots: BTreeMap<OrgId, BTreeMap<Period, Slot>>,
-    /// Where each report id is held.
-    index: BTreeMap<ReportId, (OrgId, Period)>,
     /// Every (organisation, period, revision) held under two or more report ids. Entries are
     /// never removed, so noting each one as it arrives keeps this exact, and a view need not
     /// look at every entry to list the equivocations in its span.
@@ -158,19 +157,8 @@ impl Ledger {
             let outcome = ledger.decide(&entry)?;
             ledger.store(entry, outcome);
         }
-        let contributions: Vec<_> = ledger
-            .winners()
-            .map(|w| {
-                (
-                    w.report.org.clone(),
-                    w.report.period,
-                    ledger.contribution(w),
-                )
-            })
-            .collect();
-        for (org, period, totals) in &contributions {
-            ledger.file(org, *period, totals, Sign::Add);
-        }
+        let keys: Vec<(OrgId, Period)> = ledger.winners().map(|w| w.report.key()).collect();
+        ledger.refile(&keys, Sign::Add);
         Ok(ledger)
     }
 
@@ -181,7 +169,7 @@ impl Ledger {
     /// names the winner of the key as it would be after the insert.
     pub fn decide(&self, entry: &Entry) -> Result<Outcome, MergeError> {
         let report = &entry.report;
-        if self.held(&entry.report_id).is_some() {
+        if self.held(entry).is_some() {
             let winner = self.winner(&report.org, report.period);
             if let Some(winner) = winner.filter(|w| w.report_id == entry.report_id)
                 && winner.report != *report
@@ -248,35 +236,32 @@ impl Ledger {
             .filter(|org| self.directory.get(org) != new.get(org))
             .cloned()
             .collect();
-        let contributions = |ledger: &Ledger| -> Vec<(OrgId, Period, Totals)> {
-            changed
-                .iter()
-                .flat_map(|org| ledger.slots.get(org).into_iter().flatten())
-                .filter_map(|(period, slot)| slot.winner().map(|w| (*period, w)))
-                .map(|(period, w)| (w.report.org.clone(), period, ledger.contribution(w)))
-                .collect()
-        };
-        for (org, period, totals) in contributions(self) {
-            self.file(&org, period, &totals, Sign::Sub);
-        }
+        let keys: Vec<(OrgId, Period)> = changed
+            .iter()
+            .flat_map(|org| self.slots.get(org).into_iter().flatten())
+            .filter_map(|(period, slot)| slot.winner().map(|w| (w.report.org.clone(), *period)))
+            .collect();
+        self.refile(&keys, Sign::Sub);
         self.directory = new;
-        for (org, period, totals) in contributions(self) {
-            self.file(&org, period, &totals, Sign::Add);
-        }
+        self.refile(&keys, Sign::Add);
     }
 
-    /// What is held under a report id.
-    pub fn held(&self, report_id: &ReportId) -> Option<Held> {
-        let (org, period) = self.index.get(report_id)?;
-        self.slot(org, *period)?
-            .history()
-            .find(|h| h.report_id == *report_id)
+    /// What is held of `entry`'s report: it is looked for under its own organisation, period
+    /// and revision, where a report id, the hash of the signed bytes, can only ever be filed.
+    pub fn held(&self, entry: &Entry) -> Option<Held> {
+        let (org, period) = (&entry.report.org, entry.report.period);
+        let received_at = *self.slot(org, period)?.held.get(&rank(entry))?;
+        Some(Held {
+            report_id: entry.report_id,
+            revision: entry.report.revision,
+            received_at,
+        })
     }
 
-    /// When a held report was first received: the earliest `received_at` of all its copies. A
-    /// duplicate's receipt carries it.
-    pub fn first_received_at(&self, report_id: &ReportId) -> Option<Timestamp> {
-        self.held(report_id).map(|h| h.received_at)
+    /// When `entry`'s report was first received, if it is held: the earliest `received_at` of
+    /// all its copies. A duplicate's receipt carries it.
+    pub fn first_received_at(&self, entry: &Entry) -> Option<Timestamp> {
+        self.held(entry).map(|h| h.received_at)
     }
 
     /// The winner of one (organisation, period).
@@ -311,12 +296,16 @@ impl Ledger {
 
     /// The number of held entries.
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.slots
+            .values()
+            .flat_map(BTreeMap::values)
+            .map(|slot| slot.held.len())
+            .sum()
     }
 
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.slots.is_empty()
     }
 
     /// Every revision held under two or more report ids, by organisation, period and revision.
@@ -396,7 +385,6 @@ impl Ledger {
             self.equivocated
                 .insert((org.clone(), period, entry.report.revision));
         }
-        self.index.insert(entry.report_id, (org, period));
         slot.held.insert(rank(&entry), entry.received_at);
         // Only the winner's values are kept; a report that loses to it is history.
         if slot.winner.as_ref().is_none_or(|w| rank(w) < rank(&entry)) {
@@ -408,6 +396,18 @@ impl Ledger {
     fn contribution(&self, winner: &Entry) -> Totals {
         let country = self.directory.country_key(&winner.report.org);
         Totals::of_report(&winner.report, &country)
+    }
+
+    /// Adds or subtracts the contributions of the winners of `keys`, one at a time, so that
+    /// only one winner's totals exist besides the ledger's at any moment (a rebuild files
+    /// thousands of winners).
+    fn refile(&mut self, keys: &[(OrgId, Period)], sign: Sign) {
+        for (org, period) in keys {
+            let Some(totals) = self.winner(org, *period).map(|w| self.contribution(w)) else {
+                continue;
+            };
+            self.file(org, *period, &totals, sign);
+        }
     }
 
     /// Adds or subtracts a contribution in every group of its organisation, dropping totals that
