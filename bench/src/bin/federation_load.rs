@@ -188,6 +188,10 @@ struct Args {
     /// Keep the data directories and logs.
     #[arg(long)]
     keep: bool,
+    /// The hub's sled cache in MiB (`[store] cache_capacity_bytes` in hub.toml) [default: what
+    /// `alliance-hub init` writes].
+    #[arg(long)]
+    hub_cache_mib: Option<u64>,
 }
 
 /// The sizes of the run, derived from the arguments.
@@ -204,6 +208,8 @@ struct Plan {
     restart_after: usize,
     reference_orgs: usize,
     reference_revisions: usize,
+    /// The hub's sled cache, if not init's default.
+    hub_cache_bytes: Option<u64>,
 }
 
 impl Plan {
@@ -248,6 +254,7 @@ impl Plan {
                 .clamp(1, args.reports),
             reference_orgs,
             reference_revisions,
+            hub_cache_bytes: args.hub_cache_mib.map(|mib| mib * 1024 * 1024),
         })
     }
 
@@ -315,6 +322,9 @@ fn main_inner() -> Result<bool> {
         dir.path().display(),
         mount_point.display()
     );
+    if let Some(bytes) = plan.hub_cache_bytes {
+        eprintln!("the hub's sled cache: {} MiB", bytes / (1024 * 1024));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -630,6 +640,9 @@ async fn run_inner(
             &hub_address,
         ],
     )?;
+    if let Some(bytes) = plan.hub_cache_bytes {
+        set_hub_cache(&hub_dir, bytes)?;
+    }
     let seed = std::fs::read(hub_dir.join(alliance_hub::config::KEY_FILE))
         .context("reading the hub's key")?;
     let seed: [u8; 32] = seed
@@ -1166,6 +1179,18 @@ async fn wait_hub(hub: &HubSide, daemon: &mut Daemon) -> Result<()> {
 }
 
 /// Registers relay `r` at the hub (`org add`), enrolls it (`init --relay`) and starts it.
+/// Sets the hub's sled cache in its hub.toml, before it first opens the store.
+fn set_hub_cache(hub_dir: &Path, bytes: u64) -> Result<()> {
+    let path = hub_dir.join(alliance_hub::config::CONFIG_FILE);
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut config: alliance_hub::config::HubConfig =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    config.store.cache_capacity_bytes = bytes;
+    let text = toml::to_string_pretty(&config).context("writing the hub's configuration")?;
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+}
+
 async fn start_relay(r: usize, binaries: &Binaries, dir: &Path, hub: &HubSide) -> Result<Relay> {
     let id = format!("relay-{r}");
     let (country, region) = RELAY_HOMES[r % RELAY_HOMES.len()];
@@ -2108,6 +2133,7 @@ impl Outcome {
             "revisions": plan.revisions,
             "in_flight": plan.in_flight,
             "restart_after_reports": plan.restart_after,
+            "hub_cache_bytes": plan.hub_cache_bytes,
             "machine": machine,
             "load_average_start": self.load_average_start,
             "load_average_end": self.load_average_end,

@@ -27,6 +27,28 @@
 //!    outcome `accepted` (or `superseded`, for a revision that reached the hub after a higher
 //!    one), the last revision of each (affiliate, period) accepted as the winner, and the relay
 //!    counts them all decided, none pending or set aside.
+//!
+//! `--pin`, the deployment-like mode. In deployment the relay and the hub are separate
+//! machines. Unpinned (the default), the three runtimes share every CPU of this one: on a
+//! 2-CPU box the drain pays for the hub and the relay on the same two cores, while the
+//! reference pays for the hub alone (the client only sends pre-signed envelopes), so the ratio
+//! says how fast one box hosting both drains, relative to that box hosting only the hub; a
+//! lower bound. With `--pin` every thread of the hub's runtime runs on CPU 0, and every thread
+//! of the relay's and the client's on CPU 1; the hub's and the relay's setup run on a thread
+//! pinned to their CPU, so the threads their stores start (sled's log flusher, the group-commit
+//! flusher, sled's I/O pool) inherit it, and the client's side of the timed phases (this
+//! process's own driving thread) runs on CPU 1 too. The hub then has one CPU to itself in the
+//! reference and in the drain alike, and the ratio is the relay's drain against the ingest rate
+//! of the same one-CPU hub: what a relay on a machine of its own achieves. One thing cannot be
+//! split: sled's I/O pool (`sled-io-*`) is one per process, shared by both stores, and starts
+//! on the hub's CPU (the hub's store is opened first), so in the drain the relay's log writes
+//! also cost the hub's CPU (in a 40,000-envelope run, roughly a tenth of the drain's time; the
+//! CPU seconds by thread show it): the pinned ratio leans low, never high. A pinned hub also
+//! sees one CPU, so it checks a batch on one thread, as it would on a one-CPU machine. The
+//! pinning is checked, not assumed: each thread's allowed CPUs are read from `/proc/self/task`
+//! after setup and halfway through the drain, printed by kind of thread name, and the run fails
+//! if a thread of the hub is allowed off CPU 0, one of the relay or the client off CPU 1, or
+//! any other (but the waiting main thread) on both.
 
 #[path = "../disk.rs"]
 #[allow(dead_code)]
@@ -77,6 +99,13 @@ const GIVE_UP: Duration = Duration::from_secs(1800);
 const REGISTRY_LAG: Duration = Duration::from_secs(2);
 /// African countries, for the affiliates of an African regional organisation.
 const COUNTRIES: [&str; 8] = ["KE", "ZA", "NG", "SN", "GH", "TZ", "UG", "ET"];
+/// Under `--pin`: the hub's CPU.
+const HUB_CPU: usize = 0;
+/// Under `--pin`: the relay's and the client's CPU.
+const RELAY_CPU: usize = 1;
+/// Under `--pin`, how often a snapshot of the threads is read again when one breaks the pinning
+/// (a thread just started may not have pinned itself yet).
+const PIN_CHECK_TRIES: usize = 5;
 
 /// A relay draining a backlog after an outage, against the hub's ingest rate in the same run.
 #[derive(Debug, Parser)]
@@ -109,12 +138,29 @@ struct Args {
     /// Keep the data directories.
     #[arg(long)]
     keep: bool,
+    /// Deployment-like: the hub's threads on CPU 0, the relay's and the client's on CPU 1 (see
+    /// the module documentation).
+    #[arg(long)]
+    pin: bool,
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
     if args.envelopes == 0 || args.affiliates == 0 || args.intake_in_flight == 0 {
         bail!("--envelopes, --affiliates and --intake-in-flight must be at least 1");
+    }
+    if args.pin {
+        let cpus: Vec<usize> = core_affinity::get_core_ids()
+            .context("--pin: cannot read this process's CPU affinity")?
+            .iter()
+            .map(|core| core.id)
+            .collect();
+        if !cpus.contains(&HUB_CPU) || !cpus.contains(&RELAY_CPU) {
+            bail!(
+                "--pin puts the hub on CPU {HUB_CPU} and the relay and the client on CPU {RELAY_CPU}, but this process may use {} CPU(s): {cpus:?}",
+                cpus.len()
+            );
+        }
     }
     tls::install_crypto_provider();
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -136,17 +182,23 @@ fn main() -> Result<()> {
         dir.path().display(),
         mount_point.display()
     );
-    let runtime = |name: &str| {
-        tokio::runtime::Builder::new_multi_thread()
-            .thread_name(name)
-            .enable_all()
+    // Under `--pin` each runtime's threads (workers and blocking threads alike) pin themselves
+    // as they start.
+    let runtime = |name: &str, cpu: usize| {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.thread_name(name).enable_all();
+        if args.pin {
+            builder.on_thread_start(move || pin_current_thread(cpu));
+        }
+        builder
             .build()
             .with_context(|| format!("starting the {name} runtime"))
     };
     let rts = Runtimes {
-        hub: runtime("hub")?,
-        relay: runtime("relay")?,
-        client: runtime("client")?,
+        hub: runtime("hub", HUB_CPU)?,
+        relay: runtime("relay", RELAY_CPU)?,
+        client: runtime("client", RELAY_CPU)?,
+        pinned: args.pin,
     };
     let measured = run(&rts, dir.path(), &args, direct);
     if args.keep {
@@ -185,6 +237,12 @@ fn main() -> Result<()> {
         let doc = json!({
             "envelopes": args.envelopes,
             "affiliates": args.affiliates,
+            "pinned": args.pin,
+            "pinning": args.pin.then(|| m
+                .pinning
+                .iter()
+                .map(|(when, pinning)| ((*when).to_owned(), pinning_json(pinning)))
+                .collect::<serde_json::Map<_, _>>()),
             "direct": direct,
             "intake_in_flight": args.intake_in_flight,
             "hub_in_flight": HUB_IN_FLIGHT,
@@ -227,9 +285,16 @@ fn main() -> Result<()> {
         return Ok(());
     }
     println!(
-        "relay drain after an outage, loopback TLS, {fs_type} at {}, {} CPUs",
+        "relay drain after an outage, loopback TLS, {fs_type} at {}, {} CPUs, {}",
         mount_point.display(),
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if args.pin {
+            format!(
+                "pinned (--pin): the hub on CPU {HUB_CPU}, the relay and the client on CPU {RELAY_CPU}"
+            )
+        } else {
+            "not pinned: the hub, the relay and the client share every CPU".to_owned()
+        }
     );
     println!(
         "{} envelopes via the relay ({} affiliates × {} periods × {} revisions), {direct} direct to the hub",
@@ -243,6 +308,9 @@ fn main() -> Result<()> {
         "load average: {} at the start, {} at the end",
         m.load_start, m.load_end
     );
+    for (when, pinning) in &m.pinning {
+        println!("pinning {when}: {}", render_pinning(pinning));
+    }
     println!(
         "signing (not timed in the rates): {:.1} s",
         m.signing.as_secs_f64()
@@ -344,6 +412,20 @@ struct Runtimes {
     hub: Runtime,
     relay: Runtime,
     client: Runtime,
+    /// `--pin`: the hub's runtime on [`HUB_CPU`], the relay's and the client's on [`RELAY_CPU`].
+    pinned: bool,
+}
+
+impl Runtimes {
+    /// Where the hub's side runs: its CPU under `--pin`, else anywhere.
+    fn hub_cpu(&self) -> Option<usize> {
+        self.pinned.then_some(HUB_CPU)
+    }
+
+    /// Where the relay's and the client's side runs: its CPU under `--pin`, else anywhere.
+    fn relay_cpu(&self) -> Option<usize> {
+        self.pinned.then_some(RELAY_CPU)
+    }
 }
 
 /// One RSS sample.
@@ -383,6 +465,8 @@ struct Measured {
     cpu: BTreeMap<&'static str, BTreeMap<String, f64>>,
     outcomes: BTreeMap<String, usize>,
     relayed: alliance_node::node::RelayedSummary,
+    /// Under `--pin`: the threads' pinning after setup and halfway through the drain.
+    pinning: Vec<(&'static str, Pinning)>,
     load_start: String,
     load_end: String,
 }
@@ -427,61 +511,72 @@ fn run(rts: &Runtimes, dir: &Path, args: &Args, direct: usize) -> Result<Measure
         ..Measured::default()
     };
 
-    // The hub, its port known before init so that join codes name it.
+    // The hub, its port known before init so that join codes name it. Under `--pin` each
+    // side's setup runs on a thread pinned to its CPU, so that the threads its store starts
+    // inherit that CPU.
     let data = dir.join("hub");
-    let listener = rts
-        .hub
-        .block_on(TcpListener::bind("127.0.0.1:0"))
-        .context("binding the hub's port")?;
-    let hub_address = listener.local_addr().context("the hub's port")?;
-    alliance_hub::init::init(&InitArgs {
-        show: ShowArgs {
-            data: DataArgs { data: data.clone() },
-            json: false,
-        },
-        listen: "127.0.0.1:0".into(),
-        public_addr: Some(hub_address.to_string()),
-        tls_cert: None,
-        tls_key: None,
-        tls_ca: None,
-    })
-    .context("initialising the hub's data directory")?;
-    let hub = Arc::new(
-        Hub::open(&data).with_context(|| format!("opening the hub at {}", data.display()))?,
-    );
-    let hub_ca = alliance_hub::config::HubConfig::resolve(&data, &hub.config().tls.ca);
-    let hub_ca_der = tls::read_ca_pem(&hub_ca).context("the hub's CA")?;
-    let mut server = Some(HubServer::start(&rts.hub, &hub, listener)?);
+    let (hub, hub_address, hub_ca_der, server) = on_cpu(rts.hub_cpu(), "hub-setup", || {
+        let listener = rts
+            .hub
+            .block_on(TcpListener::bind("127.0.0.1:0"))
+            .context("binding the hub's port")?;
+        let hub_address = listener.local_addr().context("the hub's port")?;
+        alliance_hub::init::init(&InitArgs {
+            show: ShowArgs {
+                data: DataArgs { data: data.clone() },
+                json: false,
+            },
+            listen: "127.0.0.1:0".into(),
+            public_addr: Some(hub_address.to_string()),
+            tls_cert: None,
+            tls_key: None,
+            tls_ca: None,
+        })
+        .context("initialising the hub's data directory")?;
+        let hub = Arc::new(
+            Hub::open(&data).with_context(|| format!("opening the hub at {}", data.display()))?,
+        );
+        let hub_ca = alliance_hub::config::HubConfig::resolve(&data, &hub.config().tls.ca);
+        let hub_ca_der = tls::read_ca_pem(&hub_ca).context("the hub's CA")?;
+        let server = HubServer::start(&rts.hub, &hub, listener)?;
+        Ok((hub, hub_address, hub_ca_der, server))
+    })?;
+    let mut server = Some(server);
 
     // The relay: registered, enrolled with `init_relay`, its outbox retrying quickly.
     let relay_dir = dir.join("relay");
-    let relay_listener = rts
-        .relay
-        .block_on(TcpListener::bind("127.0.0.1:0"))
-        .context("binding the relay's port")?;
+    let relay_listener = on_cpu(rts.relay_cpu(), "relay-setup", || {
+        rts.relay
+            .block_on(TcpListener::bind("127.0.0.1:0"))
+            .context("binding the relay's port")
+    })?;
     let relay_address = relay_listener.local_addr().context("the relay's port")?;
-    let issued = rts
-        .hub
-        .block_on(hub.import_orgs(
-            format!("id,name,kind,country,region\n{RELAY},ITUC Africa,regional_organisation,TG,africa\n")
-                .as_bytes(),
-            "relay_drain",
-        ))
-        .context("registering the relay's organisation")?;
-    let code = issued
-        .first()
-        .map(|(_, code)| code.code.clone())
-        .context("no join code issued")?;
-    rts.relay
-        .block_on(alliance_node::init::init_relay(
-            &relay_dir,
-            &code,
-            &alliance_node::init::RelayInit {
-                listen: relay_address.to_string(),
-                public_address: relay_address.to_string(),
-            },
-        ))
-        .context("enrolling the relay")?;
+    let code = on_cpu(rts.hub_cpu(), "hub-setup", || {
+        let issued = rts
+            .hub
+            .block_on(hub.import_orgs(
+                format!("id,name,kind,country,region\n{RELAY},ITUC Africa,regional_organisation,TG,africa\n")
+                    .as_bytes(),
+                "relay_drain",
+            ))
+            .context("registering the relay's organisation")?;
+        issued
+            .first()
+            .map(|(_, code)| code.code.clone())
+            .context("no join code issued")
+    })?;
+    on_cpu(rts.relay_cpu(), "relay-setup", || {
+        rts.relay
+            .block_on(alliance_node::init::init_relay(
+                &relay_dir,
+                &code,
+                &alliance_node::init::RelayInit {
+                    listen: relay_address.to_string(),
+                    public_address: relay_address.to_string(),
+                },
+            ))
+            .context("enrolling the relay")
+    })?;
     let mut config = NodeConfig::load(&relay_dir)?;
     config.outbox.min_backoff_ms = 50;
     config.outbox.max_backoff_seconds = 1;
@@ -493,29 +588,34 @@ fn run(rts: &Runtimes, dir: &Path, args: &Args, direct: usize) -> Result<Measure
 
     // The affiliates, via the relay, enrolled at the hub directly.
     let affiliates = affiliates(args.affiliates)?;
-    rts.hub.block_on(enroll_all(&hub, &affiliates))?;
+    on_cpu(rts.hub_cpu(), "hub-setup", || {
+        rts.hub.block_on(enroll_all(&hub, &affiliates))
+    })?;
     // Above 1000 organisations the hub's signed registry may lag its changes by up to a second;
     // the relay must fetch one that names every affiliate before the outage (during it, an
     // unknown key can only be answered "unavailable, try again later").
     std::thread::sleep(REGISTRY_LAG);
 
     // The relay serves, and fetches the registry that names the affiliates, while the hub is up.
-    let node = Arc::new(Node::open(&relay_dir).context("opening the relay")?);
-    let relay_socket = relay_dir.join(alliance_node::config::ADMIN_SOCKET);
-    let relay_admin = {
-        let _entered = rts.relay.enter();
-        daemon_serve::bind_admin_socket(&relay_socket)
-            .with_context(|| format!("binding {}", relay_socket.display()))?
-    };
-    let (stop_relay, relay_stopped) = tokio::sync::oneshot::channel::<()>();
-    let relay_task = rts.relay.spawn(alliance_node::serve::run(
-        Arc::clone(&node),
-        relay_admin,
-        Some(relay_listener),
-        async {
-            let _ = relay_stopped.await;
-        },
-    ));
+    let (node, relay_task, stop_relay) = on_cpu(rts.relay_cpu(), "relay-setup", || {
+        let node = Arc::new(Node::open(&relay_dir).context("opening the relay")?);
+        let relay_socket = relay_dir.join(alliance_node::config::ADMIN_SOCKET);
+        let relay_admin = {
+            let _entered = rts.relay.enter();
+            daemon_serve::bind_admin_socket(&relay_socket)
+                .with_context(|| format!("binding {}", relay_socket.display()))?
+        };
+        let (stop_relay, relay_stopped) = tokio::sync::oneshot::channel::<()>();
+        let relay_task = rts.relay.spawn(alliance_node::serve::run(
+            Arc::clone(&node),
+            relay_admin,
+            Some(relay_listener),
+            async {
+                let _ = relay_stopped.await;
+            },
+        ));
+        Ok((node, relay_task, stop_relay))
+    })?;
     let relay_ca_der = tls::read_ca_pem(&relay_dir.join(alliance_node::config::RELAY_CA_CERT))
         .context("the relay's CA")?;
 
@@ -561,7 +661,12 @@ fn run(rts: &Runtimes, dir: &Path, args: &Args, direct: usize) -> Result<Measure
         .map(|e| ReportId(alliance_envelope::report_id(&Envelope::from(e.clone()))))
         .collect();
 
-    let measured = (|| {
+    // The client's side of the timed phases (and the drain's watch, and the checks) runs on a
+    // thread pinned with the client under `--pin`; here otherwise.
+    let measured = on_cpu(rts.relay_cpu(), "client-driver", || {
+        if rts.pinned {
+            m.pinning.push(("after setup", pinning_checked()?));
+        }
         // The reference: the hub's own ingest rate.
         let hub_client = rts.client.block_on(connect(hub_address, &hub_ca_der))?;
         m.rss_before_reference = rss_kib()?;
@@ -630,6 +735,10 @@ fn run(rts: &Runtimes, dir: &Path, args: &Args, direct: usize) -> Result<Measure
                 let stored = hub.view_generation() - before;
                 if stored > 0 && m.first_forward.is_none() {
                     m.first_forward = Some(restart.elapsed());
+                }
+                if rts.pinned && stored >= target / 2 && m.pinning.len() < 2 {
+                    m.pinning
+                        .push(("halfway through the drain", pinning_checked()?));
                 }
                 if stored >= target {
                     m.hub_stored_all = restart.elapsed();
@@ -707,7 +816,7 @@ fn run(rts: &Runtimes, dir: &Path, args: &Args, direct: usize) -> Result<Measure
         }
         m.rss_after = rss_kib()?;
         anyhow::Ok(())
-    })();
+    });
 
     let _ = stop_relay.send(());
     let relay_ended = rts.relay.block_on(relay_task);
@@ -719,6 +828,220 @@ fn run(rts: &Runtimes, dir: &Path, args: &Args, direct: usize) -> Result<Measure
     hub_ended?;
     m.load_end = load_average()?;
     Ok(m)
+}
+
+/// Pins the calling thread to `cpu`; a failure is reported here and caught by the checks of
+/// the pinning (a runtime's thread-start hook cannot return an error).
+fn pin_current_thread(cpu: usize) {
+    if !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
+        eprintln!(
+            "relay_drain: cannot pin thread {:?} to CPU {cpu}",
+            std::thread::current().name()
+        );
+    }
+}
+
+/// Runs `f` on a thread of its own named `name` and pinned to `cpu`, so that `f` and the threads
+/// it starts (which inherit the affinity, and the name when they have none of their own) run
+/// there; or on this thread when `cpu` is `None` (unpinned).
+fn on_cpu<T: Send>(
+    cpu: Option<usize>,
+    name: &str,
+    f: impl FnOnce() -> Result<T> + Send,
+) -> Result<T> {
+    let Some(cpu) = cpu else {
+        return f();
+    };
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn_scoped(scope, move || {
+                pin_current_thread(cpu);
+                f()
+            })
+            .with_context(|| format!("starting the {name} thread"))?;
+        thread
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// What a thread is, by its name: one of the three runtimes (or a setup or driving thread named
+/// after one), sled's (its I/O pool and each database's log flusher), the store's group-commit
+/// flusher, the main thread (or an unnamed thread it started, which carries its name), or other.
+const THREAD_KINDS: [&str; 7] = [
+    "hub",
+    "relay",
+    "client",
+    "sled",
+    "store-flush",
+    "main",
+    "other",
+];
+
+/// Threads of one kind: how many may run on which CPUs (`Cpus_allowed_list`), and how many last
+/// ran on which CPU (field 39 of `stat`).
+#[derive(Debug, Default, Clone)]
+struct ThreadsOfKind {
+    allowed: BTreeMap<String, usize>,
+    last_cpu: BTreeMap<String, usize>,
+}
+
+/// This process's threads by kind, in the order of [`THREAD_KINDS`].
+type Pinning = Vec<(&'static str, ThreadsOfKind)>;
+
+/// The kind of the thread named `name`; see [`THREAD_KINDS`].
+fn thread_kind(name: &str, is_main: bool) -> &'static str {
+    if is_main {
+        "main"
+    } else if name.starts_with("hub") {
+        "hub"
+    } else if name.starts_with("relay") {
+        "relay"
+    } else if name.starts_with("client") {
+        "client"
+    } else if name.starts_with("sled") || name == "log flusher" {
+        "sled"
+    } else if name.starts_with("alliance-store") {
+        "store-flush"
+    } else {
+        "other"
+    }
+}
+
+/// Where this process's threads may run and last ran, by kind, from `/proc/self/task`.
+fn thread_pinning() -> Result<Pinning> {
+    let main_tid = std::process::id().to_string();
+    let name_of = |stat: &str| -> Option<String> {
+        let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+        Some(stat[open + 1..close].to_owned())
+    };
+    let main_name = std::fs::read_to_string(format!("/proc/self/task/{main_tid}/stat"))
+        .ok()
+        .as_deref()
+        .and_then(name_of)
+        .context("reading the main thread's name")?;
+    let mut out: Pinning = THREAD_KINDS
+        .iter()
+        .map(|kind| (*kind, ThreadsOfKind::default()))
+        .collect();
+    for task in std::fs::read_dir("/proc/self/task").context("reading /proc/self/task")? {
+        let task = task.context("a task")?.path();
+        // A thread may end between the listing and the reads.
+        let (Ok(stat), Ok(status)) = (
+            std::fs::read_to_string(task.join("stat")),
+            std::fs::read_to_string(task.join("status")),
+        ) else {
+            continue;
+        };
+        let (Some(name), Some(close)) = (name_of(&stat), stat.rfind(')')) else {
+            continue;
+        };
+        // After the name: state is field 3, so field 39 (the CPU last run on) is the 37th.
+        let last_cpu = stat[close + 1..]
+            .split_whitespace()
+            .nth(36)
+            .unwrap_or("?")
+            .to_owned();
+        let allowed = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+            .map_or("?".to_owned(), |cpus| cpus.trim().to_owned());
+        let is_main = task.file_name().is_some_and(|tid| *tid == *main_tid) || name == main_name;
+        let kind = thread_kind(&name, is_main);
+        if let Some((_, threads)) = out.iter_mut().find(|(k, _)| *k == kind) {
+            *threads.allowed.entry(allowed).or_default() += 1;
+            *threads.last_cpu.entry(last_cpu).or_default() += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// What breaks the pinning in `pinning`, if anything: a hub thread allowed anywhere but on
+/// [`HUB_CPU`], a relay or client thread anywhere but on [`RELAY_CPU`], or any other thread
+/// allowed on more than one of them (sled's and the store's threads belong to one side or the
+/// other). The main thread is exempt: under `--pin` it only waits for the pinned threads.
+fn pinning_broken(pinning: &Pinning) -> Option<String> {
+    let (hub, relay) = (HUB_CPU.to_string(), RELAY_CPU.to_string());
+    for (kind, threads) in pinning {
+        for cpus in threads.allowed.keys() {
+            let held = match *kind {
+                "hub" => *cpus == hub,
+                "relay" | "client" => *cpus == relay,
+                "main" => true,
+                _ => *cpus == hub || *cpus == relay,
+            };
+            if !held {
+                return Some(format!("{kind} threads are allowed on CPUs {cpus}"));
+            }
+        }
+    }
+    None
+}
+
+/// [`thread_pinning`], failing if the pinning does not hold. A snapshot that breaks it is read
+/// again a few times first: a thread just started may not have pinned itself yet.
+fn pinning_checked() -> Result<Pinning> {
+    let mut tries = 1;
+    loop {
+        let pinning = thread_pinning()?;
+        match pinning_broken(&pinning) {
+            None => return Ok(pinning),
+            Some(broken) if tries >= PIN_CHECK_TRIES => bail!(
+                "--pin does not hold: {broken} (threads by kind: {})",
+                render_pinning(&pinning)
+            ),
+            Some(_) => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// One line: per kind, the number of threads, the CPUs they may run on, the CPU each last ran on.
+fn render_pinning(pinning: &Pinning) -> String {
+    let list = |counts: &BTreeMap<String, usize>| {
+        counts
+            .iter()
+            .map(|(cpus, n)| format!("{n}×[{cpus}]"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    pinning
+        .iter()
+        .map(|(kind, threads)| {
+            let n: usize = threads.allowed.values().sum();
+            if n == 0 {
+                format!("{kind} none")
+            } else {
+                format!(
+                    "{kind} {n} allowed {} last ran {}",
+                    list(&threads.allowed),
+                    list(&threads.last_cpu)
+                )
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The pinning as JSON: per kind, the threads, the CPUs they may run on, the CPU each last ran on.
+fn pinning_json(pinning: &Pinning) -> serde_json::Value {
+    pinning
+        .iter()
+        .map(|(kind, threads)| {
+            (
+                (*kind).to_owned(),
+                json!({
+                    "threads": threads.allowed.values().sum::<usize>(),
+                    "allowed_cpus": threads.allowed,
+                    "last_cpu": threads.last_cpu,
+                }),
+            )
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 /// `n` national centres in Africa, `nc-00000` onwards, each with a key derived from its index.
