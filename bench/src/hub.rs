@@ -367,6 +367,7 @@ fn submit_batch(
                 .submit_batch(pb::SubmitBatchRequest {
                     envelopes,
                     custody_receipts: Vec::new(),
+                    custody_batch: None,
                 })
                 .await
                 .context("SubmitBatch failed")?

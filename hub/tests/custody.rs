@@ -11,12 +11,12 @@ use std::sync::Arc;
 use alliance_core::merge::Submission;
 use alliance_core::org::{OrgKind, Organisation, Region};
 use alliance_core::period::Period;
-use alliance_core::receipt::{CustodyReceipt, OutcomeKind, Receipt, ReportId};
+use alliance_core::receipt::{CustodyBatch, CustodyReceipt, OutcomeKind, Receipt, ReportId};
 use alliance_core::report::{CountValue, DEFAULT_DISCLOSURE_THRESHOLD, Report, Value};
 use alliance_core::timestamp::Timestamp;
 use alliance_envelope::{Envelope, JoinCode, SigningKey, fingerprint_bytes, payload_type, sign};
 use alliance_hub::cli::{Cli, Command};
-use alliance_hub::hub::{AuditQuery, EnrollCall, Hub};
+use alliance_hub::hub::{AuditQuery, Custody, EnrollCall, Hub};
 use alliance_proto::EnrollProof;
 use alliance_proto::pb::{self, hub_service_server::HubService as _};
 use alliance_store::AuditKind;
@@ -272,6 +272,7 @@ async fn a_batch_matches_custody_receipts_to_its_items_by_report_id_over_the_ser
                 (&relay.custody(&rb, &eb, at(2))).into(),
                 (&relay.custody(&ra, &ea, at(1))).into(),
             ],
+            custody_batch: None,
         }))
         .await
         .unwrap()
@@ -298,10 +299,13 @@ async fn a_batch_matches_custody_receipts_to_its_items_by_report_id_over_the_ser
     let answer = hub
         .submit_batch_with_custody(
             vec![ea.clone(), ea.clone()],
-            vec![
-                relay.custody(&ra, &ea, at(-10)),
-                relay.custody(&ra, &ea, at(-5)),
-            ],
+            Custody {
+                receipts: vec![
+                    relay.custody(&ra, &ea, at(-10)),
+                    relay.custody(&ra, &ea, at(-5)),
+                ],
+                batch: None,
+            },
             "test",
         )
         .await
@@ -321,10 +325,127 @@ async fn a_batch_matches_custody_receipts_to_its_items_by_report_id_over_the_ser
         .submit_batch(tonic::Request::new(pb::SubmitBatchRequest {
             envelopes: vec![(&ea).into()],
             custody_receipts: vec![(&relay.custody(&ra, &ea, CUSTODY)).into(); limit + 1],
+            custody_batch: None,
         }))
         .await
         .unwrap_err();
     assert!(status.message().contains("custody receipts"), "{status:?}");
+}
+
+#[tokio::test]
+async fn a_custody_batch_is_verified_once_and_each_entry_checked_as_a_receipt() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = new_hub(dir.path());
+    let relay = Relay::enroll(&hub, dir.path(), "africa-relay", "KE").await;
+    let other_relay = Relay::enroll(&hub, dir.path(), "americas-relay", "BR").await;
+    let a = Member::join(&hub, "bw-bftu", "BW", Some("africa-relay")).await;
+    let b = Member::join(&hub, "na-ntuc", "NA", Some("africa-relay")).await;
+    let c = Member::join(&hub, "zm-zctu", "ZM", Some("africa-relay")).await;
+    set_deadline_after_registration(&hub).await;
+    let service = alliance_hub::service::IngestService::new(hub.clone());
+
+    // Three items under one custody batch over the service: a's and b's entries check out;
+    // c's describes another revision, and one entry names a report that is not in the batch.
+    let (ra, rb, rc) = (a.report(1, 4), b.report(1, 4), c.report(1, 4));
+    let (ea, eb, ec) = (a.sign(&ra), b.sign(&rb), c.sign(&rc));
+    let mut wrong_revision = relay.custody_receipt(&rc, &ec, at(3));
+    wrong_revision.revision = 2;
+    let absent = c.report(2, 4);
+    let batch = relay.custody_batch(vec![
+        relay.custody_receipt(&rb, &eb, at(2)),
+        relay.custody_receipt(&ra, &ea, at(1)),
+        wrong_revision,
+        relay.custody_receipt(&absent, &c.sign(&absent), at(4)),
+    ]);
+    let answer = service
+        .submit_batch(tonic::Request::new(pb::SubmitBatchRequest {
+            envelopes: vec![(&ea).into(), (&eb).into(), (&ec).into()],
+            custody_receipts: Vec::new(),
+            custody_batch: Some((&batch).into()),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(answer.refusals.is_empty(), "{:?}", answer.refusals);
+    let times: Vec<(String, Timestamp)> = [&ea, &eb, &ec]
+        .iter()
+        .map(|e| {
+            let r = stored_receipt(&hub, &ReportId(alliance_envelope::report_id(e)));
+            (r.org.to_string(), r.first_received_at)
+        })
+        .collect();
+    assert_eq!(times[0], ("bw-bftu".to_owned(), at(1)));
+    assert_eq!(times[1], ("na-ntuc".to_owned(), at(2)));
+    assert!(times[2].1 > at(3), "c's entry was used: {times:?}");
+    let refusals = custody_refusals(&hub);
+    assert_eq!(refusals.len(), 2, "{refusals:#?}");
+    for record in &refusals {
+        assert_eq!(record.reason.as_deref(), Some("MALFORMED"), "{record:?}");
+        assert_eq!(record.org.as_deref(), Some("zm-zctu"), "{record:?}");
+        assert!(record.detail.contains("ignored"), "{}", record.detail);
+    }
+    assert!(refusals.iter().any(|r| r.detail.contains("revision 2")));
+    assert!(refusals.iter().any(|r| r.detail.contains("not any report")));
+
+    // Batches that are not to be trusted for any entry: each item is taken, at the hub's own
+    // time, and the batch is audited once (or, from a relay its organisations do not report
+    // through, once per entry).
+    let stranger = Relay {
+        id: "africa-relay".into(),
+        key: SigningKey::generate(),
+    };
+    let cases: [(&Relay, &str, &str, usize); 3] = [
+        (&stranger, payload_type::CUSTODY_BATCH, "UNKNOWN_KEY", 1),
+        (&relay, payload_type::CUSTODY_RECEIPT, "PAYLOAD_TYPE", 1),
+        (&other_relay, payload_type::CUSTODY_BATCH, "NOT_RELAYED", 2),
+    ];
+    for (revision, (signer, kind, reason, audited)) in (2..).zip(cases) {
+        let (ra, rb) = (a.report(revision, 4), b.report(revision, 4));
+        let (ea, eb) = (a.sign(&ra), b.sign(&rb));
+        let entries = CustodyBatch {
+            receipts: vec![
+                signer.custody_receipt(&ra, &ea, at(1)),
+                signer.custody_receipt(&rb, &eb, at(2)),
+            ],
+        };
+        let batch = sign(
+            &signer.key,
+            kind,
+            alliance_proto::encode_custody_batch(&entries),
+        );
+        let before = custody_refusals(&hub).len();
+        let answer = hub
+            .submit_batch_with_custody(
+                vec![ea.clone(), eb.clone()],
+                Custody {
+                    receipts: Vec::new(),
+                    batch: Some(batch),
+                },
+                "test",
+            )
+            .await
+            .unwrap();
+        assert!(
+            answer.refusals.is_empty(),
+            "{reason}: {:?}",
+            answer.refusals
+        );
+        for e in [&ea, &eb] {
+            let receipt = stored_receipt(&hub, &ReportId(alliance_envelope::report_id(e)));
+            assert_eq!(receipt.outcome.kind, OutcomeKind::Accepted, "{reason}");
+            assert_eq!(
+                receipt.first_received_at, receipt.issued_at,
+                "{reason}: the custody batch was used"
+            );
+        }
+        let refusals = custody_refusals(&hub);
+        assert_eq!(refusals.len() - before, audited, "{reason}: {refusals:#?}");
+        for record in &refusals[..audited] {
+            assert_eq!(record.reason.as_deref(), Some(reason), "{record:?}");
+            assert!(record.detail.contains("ignored"), "{}", record.detail);
+        }
+    }
+    assert!(hub.rebuild_matches().unwrap());
 }
 
 // --- helpers ---------------------------------------------------------------------------------
@@ -412,6 +533,15 @@ impl Relay {
             revision: report.revision,
             received_at: at,
         }
+    }
+
+    /// The relay's custody batch of `entries`, signed once.
+    fn custody_batch(&self, entries: Vec<CustodyReceipt>) -> Envelope {
+        sign(
+            &self.key,
+            payload_type::CUSTODY_BATCH,
+            alliance_proto::encode_custody_batch(&CustodyBatch { receipts: entries }),
+        )
     }
 
     /// The relay's signed custody receipt for `envelope`, holding `report`, taken at `at`.

@@ -127,21 +127,20 @@ impl Upstream {
         }
     }
 
-    /// Submits several signed reports in one call, each with its relay's custody receipt if
-    /// it is relayed: what became of each, in order. The hub answers with one signature over
-    /// all the receipts, verified here once; a relay with a custody receipt per stored item.
+    /// Submits several signed reports in one call, with a relay's custody batch for those it
+    /// relays: what became of each, in order. The hub answers with one signature over all the
+    /// receipts, verified here once; a relay with a custody receipt per stored item.
     pub async fn submit_batch(
         &self,
-        items: &[(&Envelope, Option<&Envelope>)],
+        items: &[&Envelope],
+        custody_batch: Option<&Envelope>,
     ) -> Result<Vec<Result<Delivery, pb::Refusal>>, UpstreamError> {
         let response = self
             .call(|mut client| {
                 let request = pb::SubmitBatchRequest {
-                    envelopes: items.iter().map(|(e, _)| (*e).into()).collect(),
-                    custody_receipts: items
-                        .iter()
-                        .filter_map(|(_, c)| c.map(Into::into))
-                        .collect(),
+                    envelopes: items.iter().map(|e| (*e).into()).collect(),
+                    custody_receipts: Vec::new(),
+                    custody_batch: custody_batch.map(Into::into),
                 };
                 async move { client.submit_batch(request).await }
             })
@@ -178,7 +177,7 @@ impl Upstream {
                     .iter()
                     .zip(&refused)
                     .filter(|(_, refusal)| refusal.is_none())
-                    .map(|((e, _), _)| {
+                    .map(|(e, _)| {
                         let id = ReportId(alliance_envelope::report_id(e));
                         let receipt = by_id
                             .remove(&id)

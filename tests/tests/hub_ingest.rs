@@ -471,6 +471,7 @@ async fn a_batch_is_answered_with_one_hub_signature_and_its_refusals_by_index() 
         .submit_batch(pb::SubmitBatchRequest {
             envelopes: envelopes.iter().map(|e| pb::Envelope::from(*e)).collect(),
             custody_receipts: Vec::new(),
+            custody_batch: None,
         })
         .await
         .expect("a batch with one bad item is answered")

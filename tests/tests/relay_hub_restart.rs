@@ -129,6 +129,12 @@ async fn a_hub_killed_mid_ingest_counts_every_relayed_report_exactly_once() {
                 receipt.outcome.kind
             );
             assert!(receipt.outcome.winning_revision >= revision, "{receipt:?}");
+            // The relay's custody time counts, alone or in a custody batch: the hub was down
+            // for a while after the relay took the report.
+            assert_eq!(
+                report["receipt"]["first_received_at"], report["custody_receipt"]["received_at"],
+                "{org} revision {revision}: the hub did not count the relay's custody time: {report:#}"
+            );
         }
         let total = first + more;
         assert_eq!(

@@ -27,6 +27,9 @@
 //!    outcome `accepted` (or `superseded`, for a revision that reached the hub after a higher
 //!    one), the last revision of each (affiliate, period) accepted as the winner, and the relay
 //!    counts them all decided, none pending or set aside.
+//! 7. The reference again after the checks: half as many envelopes as `--direct` more, in
+//!    `SubmitBatch` calls, into the hub that now holds every relayed report, so that the drain
+//!    can be compared with the hub's ingest at the store size the drain ended with as well.
 //!
 //! `--pin`, the deployment-like mode. In deployment the relay and the hub are separate
 //! machines. Unpinned (the default), the three runtimes share every CPU of this one: on a
@@ -213,6 +216,8 @@ fn main() -> Result<()> {
     let drain_rate = args.envelopes as f64 / m.drain.as_secs_f64();
     let stored_rate = args.envelopes as f64 / m.hub_stored_all.as_secs_f64();
     let ratio = drain_rate / hub_rate;
+    let hub_batch_after_rate = rate(m.hub_ingest_batch_after);
+    let ratio_after = drain_rate / hub_batch_after_rate;
     let rss = |phase: &str| {
         let v: Vec<u64> = m
             .samples
@@ -253,6 +258,8 @@ fn main() -> Result<()> {
             "signing_s": m.signing.as_secs_f64(),
             "hub_ingest_submit_per_s": hub_single_rate,
             "hub_ingest_batch_per_s": hub_batch_rate,
+            "hub_ingest_batch_after_drain_per_s": hub_batch_after_rate,
+            "ratio_to_batch_after_drain": ratio_after,
             "hub_ingest_per_s": hub_rate,
             "relay_intake_s": m.intake.as_secs_f64(),
             "relay_intake_per_s": intake_rate,
@@ -341,9 +348,16 @@ fn main() -> Result<()> {
         m.hub_stored_all.as_secs_f64()
     );
     println!(
-        "ratio drain / hub ingest (the faster of the two) = {ratio:.2} (target ≥ 0.8): {}",
+        "hub direct ingest after the drain (every relayed report stored), SubmitBatch of {}, {HUB_IN_FLIGHT} in flight: {} in {:.2} s = {hub_batch_after_rate:.0}/s",
+        alliance_node::node::WINDOW,
+        m.hub_ingest_batch_after.0,
+        m.hub_ingest_batch_after.1.as_secs_f64()
+    );
+    println!(
+        "ratio drain / hub ingest (the faster of the two, before the outage) = {ratio:.2} (target ≥ 0.8): {}",
         if ratio >= 0.8 { "met" } else { "NOT met" }
     );
+    println!("ratio drain / hub SubmitBatch after the drain = {ratio_after:.2}");
     println!("RSS (VmRSS, whole process: hub + relay + client + the signed envelopes held):");
     println!(
         "  before the hub reference: {} MiB; after it (before intake): {} MiB",
@@ -447,6 +461,8 @@ struct Measured {
     hub_ingest_single: (usize, Duration),
     /// Envelopes the hub took in `SubmitBatch` calls, and the time.
     hub_ingest_batch: (usize, Duration),
+    /// The same after the drain, with every relayed report stored.
+    hub_ingest_batch_after: (usize, Duration),
     intake: Duration,
     /// From the restart until the relay's outbox was seen empty.
     drain: Duration,
@@ -644,12 +660,15 @@ fn run(rts: &Runtimes, dir: &Path, args: &Args, direct: usize) -> Result<Measure
     };
     let relayed_items = items(0, args.envelopes, revisions)?;
     let relayed = fixture::sign_all(&affiliates, &relayed_items, threads)?;
-    // The reference's reports are of later periods, one revision each.
-    let direct_envelopes = fixture::sign_all(
+    // The reference's reports are of later periods, one revision each: `direct` before the
+    // outage, and half as many again in batches after the drain.
+    let direct_after = (direct / 2).max(1);
+    let mut direct_envelopes = fixture::sign_all(
         &affiliates,
-        &items(periods * args.affiliates, direct, 1)?,
+        &items(periods * args.affiliates, direct + direct_after, 1)?,
         threads,
     )?;
+    let after_envelopes = direct_envelopes.split_off(direct);
     // The last revision of each (affiliate, period) must win.
     let mut last = std::collections::HashMap::new();
     for item in &relayed_items {
@@ -669,6 +688,7 @@ fn run(rts: &Runtimes, dir: &Path, args: &Args, direct: usize) -> Result<Measure
         }
         // The reference: the hub's own ingest rate.
         let hub_client = rts.client.block_on(connect(hub_address, &hub_ca_der))?;
+        let after_client = hub_client.clone();
         m.rss_before_reference = rss_kib()?;
         let cpu = cpu_by_thread()?;
         // Half one envelope per call, half in batches the size of the relay's (one page of its
@@ -815,6 +835,16 @@ fn run(rts: &Runtimes, dir: &Path, args: &Args, direct: usize) -> Result<Measure
             bail!("the relay counts {:?}", m.relayed);
         }
         m.rss_after = rss_kib()?;
+
+        // The reference again, in batches, now that the hub holds every relayed report too: a
+        // store as large as at the end of the drain.
+        let cpu = cpu_by_thread()?;
+        m.hub_ingest_batch_after = (
+            after_envelopes.len(),
+            rts.client
+                .block_on(push_batches(after_client, after_envelopes, HUB_IN_FLIGHT))?,
+        );
+        m.cpu.insert("reference after", cpu_since(&cpu)?);
         anyhow::Ok(())
     });
 
@@ -1186,6 +1216,7 @@ async fn push_batches(
                     .submit_batch(pb::SubmitBatchRequest {
                         envelopes,
                         custody_receipts: Vec::new(),
+                        custody_batch: None,
                     })
                     .await
                     .context("SubmitBatch failed")?

@@ -76,6 +76,13 @@ pub struct CustodyReceipt {
     pub received_at: Timestamp,
 }
 
+/// A relay's custody receipts for the relayed items of a batch it forwards, signed once by the
+/// relay: what each item's own custody receipt says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustodyBatch {
+    pub receipts: Vec<CustodyReceipt>,
+}
+
 impl OutcomeKind {
     pub fn as_str(self) -> &'static str {
         match self {

@@ -9,8 +9,10 @@ pub const REPORT: &str = "application/vnd.alliance.report.v1+protobuf";
 pub const RECEIPT: &str = "application/vnd.alliance.receipt.v1+protobuf";
 /// The hub's receipt for a batch of envelopes.
 pub const BATCH_RECEIPT: &str = "application/vnd.alliance.batch-receipt.v1+protobuf";
-/// The hub's receipt that it holds an envelope in custody.
+/// A relay's receipt that it holds an envelope in custody.
 pub const CUSTODY_RECEIPT: &str = "application/vnd.alliance.custody-receipt.v1+protobuf";
+/// A relay's custody receipts for the items of a batch it forwards, signed once.
+pub const CUSTODY_BATCH: &str = "application/vnd.alliance.custody-batch.v1+protobuf";
 /// A reporting framework version, signed by the hub.
 pub const FRAMEWORK: &str = "application/vnd.alliance.framework.v1+protobuf";
 /// The registry of organisations and keys, signed by the hub.
@@ -28,6 +30,7 @@ pub const ALL: &[&str] = &[
     RECEIPT,
     BATCH_RECEIPT,
     CUSTODY_RECEIPT,
+    CUSTODY_BATCH,
     FRAMEWORK,
     REGISTRY,
     WINNING_REVISION,

@@ -7,7 +7,7 @@
 
 use alliance_core::framework::Framework;
 use alliance_core::org::Organisation;
-use alliance_core::receipt::{BatchReceipt, CustodyReceipt, Receipt};
+use alliance_core::receipt::{BatchReceipt, CustodyBatch, CustodyReceipt, Receipt};
 use alliance_core::record::Record;
 use alliance_core::report::Report;
 use alliance_envelope::Envelope;
@@ -57,6 +57,16 @@ pub fn decode_custody_receipt(bytes: &[u8]) -> Result<CustodyReceipt, WireError>
 /// The payload of a custody-receipt envelope.
 pub fn encode_custody_receipt(custody: &CustodyReceipt) -> Vec<u8> {
     pb::CustodyReceipt::from(custody).encode_to_vec()
+}
+
+/// A relay's custody receipts for a batch from the payload of a custody-batch envelope.
+pub fn decode_custody_batch(bytes: &[u8]) -> Result<CustodyBatch, WireError> {
+    decode::<pb::CustodyBatch, _>(bytes, "alliance.v1.CustodyBatch")
+}
+
+/// The payload of a custody-batch envelope.
+pub fn encode_custody_batch(batch: &CustodyBatch) -> Vec<u8> {
+    pb::CustodyBatch::from(batch).encode_to_vec()
 }
 
 /// A winning-revision statement from the payload of a winning-revision envelope.

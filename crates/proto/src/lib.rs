@@ -36,12 +36,12 @@ mod report;
 mod view;
 
 pub use codec::{
-    decode_batch_receipt, decode_custody_receipt, decode_enroll_proof, decode_envelope,
-    decode_framework, decode_key_rotation, decode_organisation, decode_receipt, decode_record,
-    decode_registry, decode_report, decode_winning_revision, encode_batch_receipt,
-    encode_custody_receipt, encode_enroll_proof, encode_envelope, encode_framework,
-    encode_key_rotation, encode_organisation, encode_receipt, encode_record, encode_registry,
-    encode_report, encode_winning_revision,
+    decode_batch_receipt, decode_custody_batch, decode_custody_receipt, decode_enroll_proof,
+    decode_envelope, decode_framework, decode_key_rotation, decode_organisation, decode_receipt,
+    decode_record, decode_registry, decode_report, decode_winning_revision, encode_batch_receipt,
+    encode_custody_batch, encode_custody_receipt, encode_enroll_proof, encode_envelope,
+    encode_framework, encode_key_rotation, encode_organisation, encode_receipt, encode_record,
+    encode_registry, encode_report, encode_winning_revision,
 };
 pub use error::WireError;
 pub use keys::{EnrollProof, KeyRotation, RelayBinding};

@@ -2,7 +2,9 @@
 
 use alliance_core::org::OrgId;
 use alliance_core::period::Period;
-use alliance_core::receipt::{BatchReceipt, CustodyReceipt, Outcome, Receipt, ReportId};
+use alliance_core::receipt::{
+    BatchReceipt, CustodyBatch, CustodyReceipt, Outcome, Receipt, ReportId,
+};
 use alliance_core::timestamp::Timestamp;
 
 use crate::enums;
@@ -118,6 +120,32 @@ impl From<&CustodyReceipt> for pb::CustodyReceipt {
     }
 }
 
+impl TryFrom<pb::CustodyBatch> for CustodyBatch {
+    type Error = WireError;
+
+    fn try_from(batch: pb::CustodyBatch) -> Result<Self, WireError> {
+        let receipts = batch
+            .receipts
+            .into_iter()
+            .enumerate()
+            .map(|(i, custody)| CustodyReceipt::try_from(custody).within_at("receipts", i))
+            .collect::<Result<_, _>>()?;
+        Ok(CustodyBatch { receipts })
+    }
+}
+
+impl From<&CustodyBatch> for pb::CustodyBatch {
+    fn from(batch: &CustodyBatch) -> Self {
+        pb::CustodyBatch {
+            receipts: batch
+                .receipts
+                .iter()
+                .map(pb::CustodyReceipt::from)
+                .collect(),
+        }
+    }
+}
+
 impl TryFrom<pb::WinningRevision> for WinningRevision {
     type Error = WireError;
 
@@ -215,6 +243,24 @@ mod tests {
             CustodyReceipt::try_from(pb::CustodyReceipt::from(&custody)).unwrap(),
             custody
         );
+
+        let other = CustodyReceipt {
+            report_id: ReportId([7; 32]),
+            revision: 2,
+            ..custody.clone()
+        };
+        let batch = CustodyBatch {
+            receipts: vec![custody, other],
+        };
+        assert_eq!(
+            CustodyBatch::try_from(pb::CustodyBatch::from(&batch)).unwrap(),
+            batch
+        );
+        // A bad entry is named by its index.
+        let mut wire = pb::CustodyBatch::from(&batch);
+        wire.receipts[1].report_id.truncate(31);
+        let error = CustodyBatch::try_from(wire).unwrap_err().to_string();
+        assert!(error.contains("receipts[1]"), "{error}");
     }
 
     #[test]

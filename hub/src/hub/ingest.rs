@@ -18,11 +18,19 @@
 //! aside), so a relay's fault, such as a skewed clock or a receipt signed by a key rotated out,
 //! would lose the report altogether; the hub's own receipt time is the safe fallback. The
 //! ignored receipt is logged and audited as a refusal (action `custody receipt`), naming why.
+//!
+//! A relay forwarding a batch sends its custody receipts as one *custody batch*, an envelope
+//! that carries what each item's receipt says under one signature of the relay, so that the
+//! hub checks one signature per batch rather than one per item. Each entry is then checked as a
+//! custody receipt is, but for the signature; a batch whose signature does not check out is
+//! audited and ignored as a whole.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use alliance_core::merge::{Entry, MergeError};
-use alliance_core::receipt::{BatchReceipt, Outcome, OutcomeKind, Receipt, ReportId};
+use alliance_core::receipt::{
+    BatchReceipt, CustodyReceipt, Outcome, OutcomeKind, Receipt, ReportId,
+};
 use alliance_core::report::Report;
 use alliance_core::timestamp::Timestamp;
 use alliance_core::validate::Problem;
@@ -64,7 +72,10 @@ impl Hub {
     ) -> Result<Envelope, HubError> {
         self.check_healthy()?;
         let now = now();
-        let (custody, mut custody_refusals) = index_custody(custody_receipt.into_iter().collect());
+        let (custody, mut custody_refusals) = self.index_custody(Custody {
+            receipts: custody_receipt.into_iter().collect(),
+            batch: None,
+        });
         let checked = match self.check(&envelope, &custody, now) {
             Ok(checked) => checked,
             Err((refused, org)) => return Err(self.refuse(peer, "submit", org, refused)),
@@ -117,23 +128,23 @@ impl Hub {
         envelopes: Vec<Envelope>,
         peer: &str,
     ) -> Result<BatchAnswer, HubError> {
-        self.submit_batch_with_custody(envelopes, Vec::new(), peer)
+        self.submit_batch_with_custody(envelopes, Custody::default(), peer)
             .await
     }
 
-    /// [`Hub::submit_batch`], with custody receipts of relayed items in any order, each matched
-    /// to the item whose report id it names (see [`Hub::submit_with_custody`]). A custody
-    /// receipt that names no item of the batch that was itself accepted for processing is
-    /// audited and ignored.
+    /// [`Hub::submit_batch`], with the custody receipts of relayed items in any order, each
+    /// matched to the item whose report id it names (see [`Hub::submit_with_custody`]). A
+    /// custody receipt that names no item of the batch that was itself accepted for processing
+    /// is audited and ignored.
     pub async fn submit_batch_with_custody(
         &self,
         envelopes: Vec<Envelope>,
-        custody_receipts: Vec<Envelope>,
+        custody: Custody,
         peer: &str,
     ) -> Result<BatchAnswer, HubError> {
         self.check_healthy()?;
         let now = now();
-        let (custody, mut custody_refusals) = index_custody(custody_receipts);
+        let (custody, mut custody_refusals) = self.index_custody(custody);
         let mut refusals = Vec::new();
         let mut checked = Vec::with_capacity(envelopes.len());
         for (index, (envelope, result)) in self
@@ -346,8 +357,20 @@ impl Hub {
         let mut checked = self
             .check_report(&verified, &keys, report, now)
             .map_err(|r| (r, Some(org.clone())))?;
-        for receipt in custody.get(&checked.report_id).into_iter().flatten() {
-            match self.check_custody(receipt, &checked.report_id, &checked.report, now) {
+        for claim in custody.get(&checked.report_id).into_iter().flatten() {
+            let result = match claim {
+                Claim::Receipt(receipt) => {
+                    self.check_custody(receipt, &checked.report_id, &checked.report, now)
+                }
+                Claim::Batch { signer, custody } => self.check_custody_claim(
+                    signer,
+                    custody,
+                    &checked.report_id,
+                    &checked.report,
+                    now,
+                ),
+            };
+            match result {
                 Ok(at) => {
                     checked.custody_at = Some(checked.custody_at.map_or(at, |held| held.min(at)));
                 }
@@ -379,6 +402,21 @@ impl Hub {
                 format!("the custody receipt is invalid: {e}"),
             )
         })?;
+        self.check_custody_claim(&Signer { verified, keys }, &custody, report_id, report, now)
+    }
+
+    /// [`Hub::check_custody`] for what a custody receipt says, signed by `signer`: everything
+    /// but the signature, which the caller verified (one receipt's, or one batch's for all its
+    /// entries).
+    fn check_custody_claim(
+        &self,
+        signer: &Signer,
+        custody: &CustodyReceipt,
+        report_id: &ReportId,
+        report: &Report,
+        now: Timestamp,
+    ) -> Result<Timestamp, Refused> {
+        let Signer { verified, keys } = signer;
         {
             let state = self.state();
             let Some(relay) = state.registry.get(&custody.relay) else {
@@ -392,8 +430,8 @@ impl Hub {
             };
             let own_keys = signing_keys_of(
                 relay,
-                &verified,
-                &keys,
+                verified,
+                keys,
                 &format!("the custody receipt names relay {}", custody.relay),
             )?;
             if !own_keys.iter().any(|k| k.accepts_at(now)) {
@@ -476,6 +514,93 @@ impl Hub {
             ));
         }
         Ok(custody.received_at)
+    }
+
+    /// Indexes custody receipts and a custody batch by the report id each entry names. A receipt
+    /// that is not of type custody-receipt or does not decode cannot be matched to a report; a
+    /// batch that does not verify under an enrolled key, does not decode or holds more entries
+    /// than a batch may hold items is not trusted for any: each is ignored, with its refusal to
+    /// audit.
+    fn index_custody(&self, custody: Custody) -> (CustodyIndex, Vec<(Option<String>, Refused)>) {
+        let mut index = CustodyIndex::new();
+        let mut refusals = Vec::new();
+        for receipt in custody.receipts {
+            if receipt.payload_type != payload_type::CUSTODY_RECEIPT {
+                refusals.push((
+                    None,
+                    ignored_custody(Refused::new(
+                        RefusalReason::PayloadType,
+                        format!(
+                            "the custody receipt has payload type {:?}, not {}",
+                            receipt.payload_type,
+                            payload_type::CUSTODY_RECEIPT
+                        ),
+                    )),
+                ));
+                continue;
+            }
+            match alliance_proto::decode_custody_receipt(&receipt.payload) {
+                Ok(custody) => index
+                    .entry(custody.report_id)
+                    .or_default()
+                    .push(Claim::Receipt(receipt)),
+                Err(e) => refusals.push((
+                    None,
+                    ignored_custody(Refused::new(
+                        RefusalReason::Malformed,
+                        format!("the custody receipt is invalid: {e}"),
+                    )),
+                )),
+            }
+        }
+        if let Some(batch) = custody.batch {
+            match self.check_custody_batch(&batch) {
+                Ok((signer, receipts)) => {
+                    let signer = std::sync::Arc::new(signer);
+                    for custody in receipts {
+                        index
+                            .entry(custody.report_id)
+                            .or_default()
+                            .push(Claim::Batch {
+                                signer: std::sync::Arc::clone(&signer),
+                                custody,
+                            });
+                    }
+                }
+                Err(refused) => refusals.push((None, ignored_custody(refused))),
+            }
+        }
+        (index, refusals)
+    }
+
+    /// Verifies a custody batch and answers its signer and entries.
+    fn check_custody_batch(
+        &self,
+        batch: &Envelope,
+    ) -> Result<(Signer, Vec<CustodyReceipt>), Refused> {
+        let (verified, keys) = self
+            .verify(batch, payload_type::CUSTODY_BATCH)
+            .map_err(|r| Refused {
+                message: format!("the custody batch: {}", r.message),
+                ..r
+            })?;
+        let decoded = alliance_proto::decode_custody_batch(verified.payload()).map_err(|e| {
+            Refused::new(
+                RefusalReason::Malformed,
+                format!("the custody batch is invalid: {e}"),
+            )
+        })?;
+        let limit = self.config.limits.max_batch_items;
+        if decoded.receipts.len() > limit {
+            return Err(Refused::new(
+                RefusalReason::TooLarge,
+                format!(
+                    "the custody batch holds {} entries, more than the limit of {limit}",
+                    decoded.receipts.len()
+                ),
+            ));
+        }
+        Ok((Signer { verified, keys }, decoded.receipts))
     }
 
     /// Records the custody receipts that are ignored for timing as refusals in the audit log
@@ -706,10 +831,38 @@ struct Checked {
     custody_refusals: Vec<(Option<String>, Refused)>,
 }
 
-/// The custody receipts of a submission, by the report id each names. The id is read from the
-/// payload before the receipt is verified, only to find the report it belongs to; the receipt
-/// is then verified against that report ([`Hub::check_custody`]).
-type CustodyIndex = BTreeMap<ReportId, Vec<Envelope>>;
+/// What a relay sends to say when it took custody of the items it forwards: custody receipts,
+/// one envelope each, and a custody batch, one envelope for many items. Both are optional.
+#[derive(Debug, Clone, Default)]
+pub struct Custody {
+    pub receipts: Vec<Envelope>,
+    pub batch: Option<Envelope>,
+}
+
+/// The custody claims of a submission, by the report id each names. A receipt's id is read from
+/// its payload before it is verified, only to find the report it belongs to; the receipt is
+/// then verified against that report ([`Hub::check_custody`]). A batch is verified once, when
+/// it is indexed.
+type CustodyIndex = BTreeMap<ReportId, Vec<Claim>>;
+
+/// One relay's word on when it took custody of one report.
+#[derive(Debug)]
+enum Claim {
+    /// A custody receipt, not verified yet.
+    Receipt(Envelope),
+    /// An entry of a custody batch whose signature checked out.
+    Batch {
+        signer: std::sync::Arc<Signer>,
+        custody: CustodyReceipt,
+    },
+}
+
+/// Who signed a verified custody document, with the enrolled keys its signatures name.
+#[derive(Debug)]
+struct Signer {
+    verified: Verified,
+    keys: Vec<KnownKey>,
+}
 
 /// How far in the future, by the hub's clock, a relay's custody time may be, in seconds.
 const CUSTODY_CLOCK_SKEW: i64 = 5 * 60;
@@ -753,41 +906,6 @@ fn stored(decided: &Decided, envelope: Envelope, now: Timestamp) -> StoredReport
     }
 }
 
-/// Indexes custody receipts by the report id each names. One that is not of type
-/// custody-receipt or does not decode cannot be matched to a report: it is ignored, with its
-/// refusal to audit.
-fn index_custody(receipts: Vec<Envelope>) -> (CustodyIndex, Vec<(Option<String>, Refused)>) {
-    let mut index = CustodyIndex::new();
-    let mut refusals = Vec::new();
-    for receipt in receipts {
-        if receipt.payload_type != payload_type::CUSTODY_RECEIPT {
-            refusals.push((
-                None,
-                ignored_custody(Refused::new(
-                    RefusalReason::PayloadType,
-                    format!(
-                        "the custody receipt has payload type {:?}, not {}",
-                        receipt.payload_type,
-                        payload_type::CUSTODY_RECEIPT
-                    ),
-                )),
-            ));
-            continue;
-        }
-        match alliance_proto::decode_custody_receipt(&receipt.payload) {
-            Ok(custody) => index.entry(custody.report_id).or_default().push(receipt),
-            Err(e) => refusals.push((
-                None,
-                ignored_custody(Refused::new(
-                    RefusalReason::Malformed,
-                    format!("the custody receipt is invalid: {e}"),
-                )),
-            )),
-        }
-    }
-    (index, refusals)
-}
-
 /// The refusals of custody receipts that name none of `matched`, the report ids of the
 /// submission's envelopes that were accepted for processing (`what` says what that is).
 fn unmatched_custody(
@@ -798,12 +916,18 @@ fn unmatched_custody(
     custody
         .iter()
         .filter(|(id, _)| !matched.contains(*id))
-        .flat_map(|(id, receipts)| {
-            receipts.iter().map(move |receipt| {
-                // Decoded before, when it was indexed: named by the organisation it is about.
-                let org = alliance_proto::decode_custody_receipt(&receipt.payload)
-                    .ok()
-                    .map(|custody| custody.org.to_string());
+        .flat_map(|(id, claims)| {
+            claims.iter().map(move |claim| {
+                // Named by the organisation it is about; a receipt was decoded before, when it
+                // was indexed.
+                let org = match claim {
+                    Claim::Receipt(receipt) => {
+                        alliance_proto::decode_custody_receipt(&receipt.payload)
+                            .ok()
+                            .map(|custody| custody.org.to_string())
+                    }
+                    Claim::Batch { custody, .. } => Some(custody.org.to_string()),
+                };
                 (
                     org,
                     ignored_custody(Refused::new(

@@ -37,7 +37,7 @@ use crate::config::HubConfig;
 
 pub use admin::{AuditQuery, IssuedCode};
 pub use enroll::{EnrollCall, Enrollment, RotateCall, Rotated};
-pub use ingest::{BatchAnswer, ImportResult};
+pub use ingest::{BatchAnswer, Custody, ImportResult};
 pub use open::OpenError;
 
 /// The hub: everything `serve` and the CLI need, behind one handle shared by every request.

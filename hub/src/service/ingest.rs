@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 
 use super::actor;
 use super::status::{refusal, status_of, wire_refusal};
-use crate::hub::{EnrollCall, Enrollment, Hub, Refused, RotateCall};
+use crate::hub::{Custody, EnrollCall, Enrollment, Hub, Refused, RotateCall};
 
 /// The network-facing service.
 #[derive(Debug, Clone)]
@@ -109,7 +109,10 @@ impl HubService for IngestService {
             }
         }
         let envelopes = envelopes.into_iter().map(Envelope::from).collect();
-        let custody = custody.into_iter().map(Envelope::from).collect();
+        let custody = Custody {
+            receipts: custody.into_iter().map(Envelope::from).collect(),
+            batch: request.custody_batch.map(Envelope::from),
+        };
         let answer = self
             .hub
             .submit_batch_with_custody(envelopes, custody, &peer)

@@ -17,8 +17,10 @@
 //! - Memory is bounded: a round reads the outbox lazily a page of [`WINDOW`] entries at a time,
 //!   and has at most [`IN_FLIGHT`] calls in flight, answers taken in queue order.
 //! - On a relay, an entry of an organisation the node does not hold is an affiliate's envelope
-//!   it relays: it goes upstream unchanged with the relay's custody receipt attached, and its
-//!   outcome (the hub's receipt, or the hub's final refusal) is what the affiliate is told.
+//!   it relays: it goes upstream unchanged with the relay's custody receipt attached (in a
+//!   batch, the custody receipts of all its relayed items as one custody batch, signed once),
+//!   and its outcome (the hub's receipt, or the hub's final refusal) is what the affiliate is
+//!   told.
 //! - A relay's custody receipt is kept only once it verifies under a key of the relay the
 //!   organisation reports through, in the hub's signed registry (fetched again if the relay's
 //!   key is unknown); one that does not is an untrusted answer, retried and shown.
@@ -32,8 +34,8 @@ use futures::{StreamExt, TryStreamExt};
 use rand_core::{OsRng, RngCore};
 use tokio::sync::watch;
 
-use alliance_core::receipt::{OutcomeKind, Receipt};
-use alliance_envelope::Envelope;
+use alliance_core::receipt::{CustodyBatch, OutcomeKind, Receipt};
+use alliance_envelope::{Envelope, payload_type, sign};
 use alliance_proto::pb;
 use alliance_store::{DeliveryState, ReportEntry, StoredRefusal};
 
@@ -190,11 +192,9 @@ impl Node {
         for entry in &mut entries {
             entry.attempts = entry.attempts.saturating_add(1);
         }
-        let items: Vec<(&Envelope, Option<&Envelope>)> = entries
-            .iter()
-            .map(|e| (&e.envelope, self.custody_to_forward(e)))
-            .collect();
-        let answers = self.upstream.submit_batch(&items).await;
+        let items: Vec<&Envelope> = entries.iter().map(|e| &e.envelope).collect();
+        let custody = self.custody_batch(&entries);
+        let answers = self.upstream.submit_batch(&items, custody.as_ref()).await;
         crash::point(crash::AFTER_SENDING);
         let answers = match answers {
             Ok(answers) => answers,
@@ -247,6 +247,42 @@ impl Node {
         self.store.update_reports(&answered, true)?;
         self.store.durable().await?;
         Ok((!answered.is_empty(), !held.is_empty()))
+    }
+
+    /// The custody receipts of the envelopes of a batch this node relays, as one custody batch
+    /// signed with its own key, so that the hub checks one signature for the batch rather than
+    /// one per item; `None` when it relays none of them. A receipt that cannot be read back, or
+    /// a key that cannot be had, leaves the custody out (logged): the hub then counts those
+    /// reports from when it receives them, which only matters for one past its deadline.
+    fn custody_batch(&self, entries: &[ReportEntry]) -> Option<Envelope> {
+        let mut receipts = Vec::new();
+        for entry in entries {
+            let Some(custody) = self.custody_to_forward(entry) else {
+                continue;
+            };
+            match alliance_proto::decode_custody_receipt(&custody.payload) {
+                Ok(receipt) => receipts.push(receipt),
+                Err(error) => tracing::warn!(
+                    report = %entry.report_id,
+                    %error,
+                    "a stored custody receipt does not decode; forwarding without it"
+                ),
+            }
+        }
+        if receipts.is_empty() {
+            return None;
+        }
+        match self.own_key() {
+            Ok(key) => Some(sign(
+                &key,
+                payload_type::CUSTODY_BATCH,
+                alliance_proto::encode_custody_batch(&CustodyBatch { receipts }),
+            )),
+            Err(error) => {
+                tracing::warn!(%error, "no key to sign a custody batch; forwarding without it");
+                None
+            }
+        }
     }
 
     /// The custody receipt to send with an entry: a relay's own, for an envelope it relays.
