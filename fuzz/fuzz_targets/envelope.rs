@@ -89,6 +89,7 @@ fn decode_payload(kind: &str, payload: &[u8]) {
         payload_type::RECEIPT => drop(alliance_proto::decode_receipt(payload)),
         payload_type::BATCH_RECEIPT => drop(alliance_proto::decode_batch_receipt(payload)),
         payload_type::CUSTODY_RECEIPT => drop(alliance_proto::decode_custody_receipt(payload)),
+        payload_type::CUSTODY_BATCH => drop(alliance_proto::decode_custody_batch(payload)),
         payload_type::FRAMEWORK => drop(alliance_proto::decode_framework(payload)),
         payload_type::REGISTRY => drop(alliance_proto::decode_registry(payload)),
         payload_type::WINNING_REVISION => drop(alliance_proto::decode_winning_revision(payload)),
