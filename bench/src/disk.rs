@@ -10,6 +10,36 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+/// A benchmark's run directory: fresh, under `dir` or else `target/bench-tmp` in the
+/// workspace, on a real disk; with the mount point and type of the file system it is on.
+pub struct RunDir {
+    pub dir: tempfile::TempDir,
+    pub mount_point: PathBuf,
+    pub fs_type: String,
+}
+
+/// The run directory of a benchmark given `--dir` (or not); see [`RunDir`].
+pub fn run_dir(dir: Option<&Path>) -> Result<RunDir> {
+    let workspace = workspace()?;
+    let parent = dir.map_or_else(|| workspace.join("target/bench-tmp"), Path::to_path_buf);
+    let parent =
+        std::path::absolute(&parent).with_context(|| format!("resolving {}", parent.display()))?;
+    let dir = fresh_dir(&parent)?;
+    let (mount_point, fs_type) = filesystem_of(dir.path())?;
+    Ok(RunDir {
+        dir,
+        mount_point,
+        fs_type,
+    })
+}
+
+/// The workspace's root directory.
+pub fn workspace() -> Result<&'static Path> {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("the bench crate lies in the workspace")
+}
+
 /// A fresh directory under `parent` (created if needed), removed when dropped. Refused before
 /// anything is created if `parent` is, or would be, on a file system in memory.
 pub fn fresh_dir(parent: &Path) -> Result<tempfile::TempDir> {

@@ -22,7 +22,7 @@ mod load;
 mod pg;
 mod verify;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use alliance_proto::pb;
@@ -127,17 +127,11 @@ fn main() -> Result<()> {
     }
     let started = Instant::now();
     alliance_daemon::tls::install_crypto_provider();
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .context("the bench crate lies in the workspace")?;
-    let parent = args
-        .dir
-        .clone()
-        .unwrap_or_else(|| workspace.join("target/bench-tmp"));
-    let parent =
-        std::path::absolute(&parent).with_context(|| format!("resolving {}", parent.display()))?;
-    let dir = disk::fresh_dir(&parent)?;
-    let (mount_point, fs_type) = disk::filesystem_of(dir.path())?;
+    let disk::RunDir {
+        dir,
+        mount_point,
+        fs_type,
+    } = disk::run_dir(args.dir.as_deref())?;
     // The hub's runtime has one worker per core (tokio's default), so "the cores the hub uses"
     // are all of them.
     let threads = std::thread::available_parallelism()
@@ -269,10 +263,10 @@ fn main() -> Result<()> {
     if args.no_pg {
         figures.note("PostgreSQL baseline skipped (--no-pg)");
     } else {
-        let script = args
-            .pg
-            .clone()
-            .unwrap_or_else(|| workspace.join("../shared/bench/pg-baseline.sh"));
+        let script = match args.pg.clone() {
+            Some(script) => script,
+            None => disk::workspace()?.join("../shared/bench/pg-baseline.sh"),
+        };
         match pg::check(&script) {
             Err(skipped) => figures.note(format!("PostgreSQL baseline skipped: {skipped}")),
             Ok(()) => {

@@ -297,17 +297,11 @@ fn main_inner() -> Result<bool> {
     let plan = Plan::of(&args)?;
     let binaries = Binaries::beside_self()?;
     tls::install_crypto_provider();
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .context("the bench crate lies in the workspace")?;
-    let parent = args
-        .dir
-        .clone()
-        .unwrap_or_else(|| workspace.join("target/bench-tmp"));
-    let parent =
-        std::path::absolute(&parent).with_context(|| format!("resolving {}", parent.display()))?;
-    let dir = disk::fresh_dir(&parent)?;
-    let (mount_point, fs_type) = disk::filesystem_of(dir.path())?;
+    let disk::RunDir {
+        dir,
+        mount_point,
+        fs_type,
+    } = disk::run_dir(args.dir.as_deref())?;
     eprintln!(
         "federation_load: {} reports from {} nodes ({} periods × {} revisions) through {} relays, \
          hub restarted after {}; reference {} reports from {} organisations; data in {} ({fs_type} at {})",

@@ -98,17 +98,11 @@ fn main() -> Result<()> {
         bail!("--submits must be at least 1");
     }
     tls::install_crypto_provider();
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .context("the bench crate lies in the workspace")?;
-    let parent = args
-        .dir
-        .clone()
-        .unwrap_or_else(|| workspace.join("target/bench-tmp"));
-    let parent =
-        std::path::absolute(&parent).with_context(|| format!("resolving {}", parent.display()))?;
-    let dir = disk::fresh_dir(&parent)?;
-    let (mount_point, fs_type) = disk::filesystem_of(dir.path())?;
+    let disk::RunDir {
+        dir,
+        mount_point,
+        fs_type,
+    } = disk::run_dir(args.dir.as_deref())?;
     eprintln!(
         "node_submit: {} submissions, data in {} ({fs_type} at {})",
         args.submits,

@@ -166,17 +166,11 @@ fn main() -> Result<()> {
         }
     }
     tls::install_crypto_provider();
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .context("the bench crate lies in the workspace")?;
-    let parent = args
-        .dir
-        .clone()
-        .unwrap_or_else(|| workspace.join("target/bench-tmp"));
-    let parent =
-        std::path::absolute(&parent).with_context(|| format!("resolving {}", parent.display()))?;
-    let dir = disk::fresh_dir(&parent)?;
-    let (mount_point, fs_type) = disk::filesystem_of(dir.path())?;
+    let disk::RunDir {
+        dir,
+        mount_point,
+        fs_type,
+    } = disk::run_dir(args.dir.as_deref())?;
     let direct = args.direct.unwrap_or(args.envelopes / 5).max(1);
     eprintln!(
         "relay_drain: {} envelopes via the relay from {} affiliates, {direct} direct, data in {} ({fs_type} at {})",
