@@ -571,17 +571,14 @@ impl NodeStore {
         leaves_outbox: bool,
     ) -> Result<(), StoreError> {
         let inner = &self.inner;
-        let encoded = entries
-            .iter()
-            .map(encode_report)
-            .collect::<Result<Vec<_>, _>>()?;
+        let encoded = encode_reports(entries)?;
         let left = inner.db.write(|| {
             Ok(
                 (&inner.reports, &inner.outbox, &inner.shared_receipts).transaction(
                     |(reports, outbox, shared)| {
                         let mut left = 0;
                         for (entry, encoded) in entries.iter().zip(&encoded) {
-                            let (_, mut sequence, _) = tx_report(reports, &entry.report_id)?;
+                            let mut sequence = tx_outbox_position(reports, &entry.report_id)?;
                             if let (true, Some(n)) = (leaves_outbox, sequence) {
                                 outbox.remove(&n.to_be_bytes())?;
                                 sequence = None;
@@ -923,6 +920,40 @@ fn tx_report(reports: &TransactionalTree, id: &ReportId) -> Result<DecodedReport
     decode_report(&id.0, &value).map_err(ConflictableTransactionError::Abort)
 }
 
+/// A stored report's position in the outbox, inside a transaction, reading only its header;
+/// the transaction aborts with `UnknownReport` if none is stored under `id`.
+fn tx_outbox_position(reports: &TransactionalTree, id: &ReportId) -> Result<Option<u64>, TxError> {
+    let Some(value) = reports.get(id.0)? else {
+        return Err(ConflictableTransactionError::Abort(
+            StoreError::UnknownReport(*id),
+        ));
+    };
+    decode_header(&id.0, &value)
+        .map(|header| header.outbox)
+        .map_err(ConflictableTransactionError::Abort)
+}
+
+/// [`encode_report`] of each entry, for one transaction. The entries a hub batch answered
+/// come in a row with the same batch receipt: it is encoded, hashed and stored once for the
+/// row, not once per entry.
+fn encode_reports(entries: &[ReportEntry]) -> Result<Vec<EncodedReport>, StoreError> {
+    let mut previous: Option<(&Envelope, [u8; 32])> = None;
+    entries
+        .iter()
+        .map(|entry| {
+            let same = match (&entry.receipt, previous) {
+                (Some(receipt), Some((shared, key))) if receipt == shared => Some(key),
+                _ => None,
+            };
+            let encoded = encode_report_with(entry, same)?;
+            if let (Some(receipt), Some((key, _))) = (&entry.receipt, &encoded.shared) {
+                previous = Some((receipt, *key));
+            }
+            Ok(encoded)
+        })
+        .collect()
+}
+
 /// The value of a stored report: sections, each a `u32` BE length and that many bytes: the
 /// JSON header ([`ReportHeader`]), then the report envelope; then the custody receipt and the
 /// receipt, each a byte (0 absent, 1 present, 2 shared) followed by a section when present or
@@ -932,8 +963,8 @@ fn encode_report(entry: &ReportEntry) -> Result<EncodedReport, StoreError> {
     encode_report_with(entry, None)
 }
 
-/// [`encode_report`] of an entry whose receipt, not in `entry`, is the shared one under
-/// `shared_key`.
+/// [`encode_report`] of an entry whose receipt is the shared one under `shared_key`, already
+/// stored or stored by the caller (the receipt in `entry`, if any, is then not read).
 fn encode_report_with(
     entry: &ReportEntry,
     shared_key: Option<[u8; 32]>,
@@ -943,18 +974,18 @@ fn encode_report_with(
     put_optional(&mut tail, entry.custody_receipt.as_ref())?;
     let mut shared = None;
     match (&entry.receipt, shared_key) {
-        (Some(receipt), _) if receipt.payload_type == payload_type::BATCH_RECEIPT => {
+        (_, Some(key)) => {
+            tail.push(2);
+            tail.extend_from_slice(&key);
+        }
+        (Some(receipt), None) if receipt.payload_type == payload_type::BATCH_RECEIPT => {
             let bytes = alliance_proto::encode_envelope(receipt);
             let key: [u8; 32] = Sha256::digest(&bytes).into();
             tail.push(2);
             tail.extend_from_slice(&key);
             shared = Some((key, versioned(&bytes)));
         }
-        (None, Some(key)) => {
-            tail.push(2);
-            tail.extend_from_slice(&key);
-        }
-        (receipt, _) => put_optional(&mut tail, receipt.as_ref())?,
+        (receipt, None) => put_optional(&mut tail, receipt.as_ref())?,
     }
     Ok(EncodedReport {
         header: ReportHeader::new(entry, None),
@@ -1360,7 +1391,8 @@ mod tests {
     fn a_batch_receipt_is_stored_once_for_all_the_reports_it_answers() {
         let (_dir, store) = store();
         let batch = Envelope::unsigned(payload_type::BATCH_RECEIPT, vec![7; 4000]);
-        let entries: Vec<ReportEntry> = (10..13)
+        let other = Envelope::unsigned(payload_type::BATCH_RECEIPT, vec![9; 4000]);
+        let entries: Vec<ReportEntry> = (10..14)
             .map(|n| ReportEntry {
                 report_id: ReportId([n; 32]),
                 state: DeliveryState::Pending,
@@ -1372,16 +1404,20 @@ mod tests {
         for e in &entries {
             store.queue(e).unwrap();
         }
+        // Two batches' answers in one update, one of them not in a row.
+        let receipts = [&batch, &batch, &other, &batch];
         let decided: Vec<ReportEntry> = entries
             .iter()
-            .map(|e| ReportEntry {
+            .zip(receipts)
+            .map(|(e, receipt)| ReportEntry {
                 state: DeliveryState::Decided,
-                receipt: Some(batch.clone()),
+                receipt: Some(receipt.clone()),
                 ..e.clone()
             })
             .collect();
         store.update_reports(&decided, true).unwrap();
-        assert_eq!(store.inner.shared_receipts.len(), 1);
+        assert_eq!(store.inner.shared_receipts.len(), 2);
+        assert_eq!(store.outbox_len(), 0);
         for e in &decided {
             let raw = store.inner.reports.get(e.report_id.0).unwrap().unwrap();
             assert!(
