@@ -147,8 +147,19 @@ pub struct OutboxSettings {
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
     /// sled's page cache, in bytes. Small by default: a node holds little and runs on small
-    /// office machines.
+    /// office machines. A relay's `init` writes [`StoreSettings::relay`].
     pub cache_capacity_bytes: u64,
+}
+
+impl StoreSettings {
+    /// A relay's: it holds every report of the affiliates it relays, and a cache smaller than
+    /// the pages one drain keeps in play (a page of the outbox for each call in flight, read to
+    /// send and again to store the answer) reads each page from disk twice.
+    pub fn relay() -> StoreSettings {
+        StoreSettings {
+            cache_capacity_bytes: 64 * 1024 * 1024,
+        }
+    }
 }
 
 impl Default for DisclosureSettings {

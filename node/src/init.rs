@@ -35,7 +35,7 @@ use alliance_store::{NodeStore, OrgEntry, Setup};
 
 use crate::config::{
     CONFIG_FILE, DB_DIR, NodeConfig, RELAY_CA_CERT, RELAY_CA_KEY, RELAY_SERVER_CERT,
-    RELAY_SERVER_KEY, RELAY_TLS_DIR, RelaySettings, resolve,
+    RELAY_SERVER_KEY, RELAY_TLS_DIR, RelaySettings, StoreSettings, resolve,
 };
 use crate::node::keys::{read_key, write_key};
 use crate::node::{now, open_framework};
@@ -144,6 +144,9 @@ async fn init_with(
     config.relay = relay
         .as_ref()
         .map(|r| RelaySettings::new(r.listen.clone(), r.public_address.clone()));
+    if relay.is_some() {
+        config.store = StoreSettings::relay();
+    }
     let config = toml::to_string_pretty(&config).context("writing the configuration")?;
     files::write_private_file(&data_dir.join(CONFIG_FILE), config.as_bytes())
         .with_context(|| format!("writing {}", data_dir.join(CONFIG_FILE).display()))?;

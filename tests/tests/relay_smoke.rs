@@ -51,6 +51,17 @@ async fn start_relay(hub: &HubProcess) -> (NodeProcess, String) {
     assert!(run.success(), "init --relay failed: {run:?}");
     let summary: serde_json::Value = serde_json::from_str(&run.stdout).expect("init --json");
     assert_eq!(summary["relay"]["public_address"], address, "{summary:#}");
+    // A relay holds every report it relays, so `init --relay` gives it a larger cache than a
+    // node's default.
+    let written = std::fs::read_to_string(relay.data_dir().join("node.toml")).expect("node.toml");
+    let config: toml::Value = toml::from_str(&written).expect("node.toml parses");
+    let relay_cache = alliance_node::config::StoreSettings::relay().cache_capacity_bytes;
+    assert!(relay_cache > alliance_node::config::StoreSettings::default().cache_capacity_bytes);
+    assert_eq!(
+        config["store"]["cache_capacity_bytes"].as_integer(),
+        i64::try_from(relay_cache).ok(),
+        "{written}"
+    );
     relay.set_config("outbox", "min_backoff_ms", 100);
     relay.set_config("outbox", "max_backoff_seconds", 1);
     relay.serve().await;
