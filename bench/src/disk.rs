@@ -1,4 +1,5 @@
-//! Where the hub under test keeps its data: a fresh directory on a real disk.
+//! Where the hub under test keeps its data: a fresh directory on a real disk, and a hub
+//! initialised in it.
 //!
 //! The hub answers only after a flush, so ingest throughput is bounded by how fast the disk
 //! makes writes durable. On tmpfs a flush costs nothing and the figures would flatter the hub,
@@ -6,8 +7,11 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use alliance_hub::cli::{DataArgs, InitArgs, ShowArgs};
+use alliance_hub::hub::Hub;
 use anyhow::{Context, Result, bail};
 
 /// A benchmark's run directory: fresh, under `dir` or else `target/bench-tmp` in the
@@ -16,6 +20,27 @@ pub struct RunDir {
     pub dir: tempfile::TempDir,
     pub mount_point: PathBuf,
     pub fs_type: String,
+}
+
+/// Initialises a hub in `data` whose join codes name `public_addr`, with the default settings
+/// and a generated TLS identity, and opens it.
+pub fn init_hub(data: &Path, public_addr: &str) -> Result<Arc<Hub>> {
+    alliance_hub::init::init(&InitArgs {
+        show: ShowArgs {
+            data: DataArgs {
+                data: data.to_owned(),
+            },
+            json: false,
+        },
+        listen: "127.0.0.1:0".into(),
+        public_addr: Some(public_addr.to_owned()),
+        tls_cert: None,
+        tls_key: None,
+        tls_ca: None,
+    })
+    .with_context(|| format!("initialising the hub's data directory {}", data.display()))?;
+    let hub = Hub::open(data).with_context(|| format!("opening the hub at {}", data.display()))?;
+    Ok(Arc::new(hub))
 }
 
 /// The run directory of a benchmark given `--dir` (or not); see [`RunDir`].

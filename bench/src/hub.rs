@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use alliance_daemon::{client, serve as daemon_serve, tls};
 use alliance_envelope::{JoinCode, payload_type, sign};
-use alliance_hub::cli::{DataArgs, InitArgs, ShowArgs};
 use alliance_hub::hub::{EnrollCall, Hub};
 use alliance_proto::pb::hub_service_client::HubServiceClient;
 use alliance_proto::pb::query_service_client::QueryServiceClient;
@@ -30,6 +29,7 @@ use tokio::net::TcpListener;
 use tonic::transport::Channel;
 
 use crate::Runtimes;
+use crate::disk;
 use crate::figures::Figures;
 use crate::fixture::{self, Org};
 use crate::load::{self, Pool, Run};
@@ -73,21 +73,7 @@ pub fn measure(
 ) -> Result<()> {
     let data = dir.join("hub");
     let started = Instant::now();
-    alliance_hub::init::init(&InitArgs {
-        show: ShowArgs {
-            data: DataArgs { data: data.clone() },
-            json: false,
-        },
-        listen: "127.0.0.1:0".into(),
-        public_addr: Some("127.0.0.1:7443".into()),
-        tls_cert: None,
-        tls_key: None,
-        tls_ca: None,
-    })
-    .context("initialising the hub's data directory")?;
-    let hub = Arc::new(
-        Hub::open(&data).with_context(|| format!("opening the hub at {}", data.display()))?,
-    );
+    let hub = disk::init_hub(&data, "127.0.0.1:7443")?;
     runtimes.server.block_on(enroll_all(&hub, orgs))?;
     figures.add(
         "setup_s",

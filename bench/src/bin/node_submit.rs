@@ -44,8 +44,6 @@ use alliance_core::receipt::ReportId;
 use alliance_core::record::{Record, RecordValue, parse_date};
 use alliance_core::timestamp::Timestamp;
 use alliance_daemon::{client, serve as daemon_serve, tls};
-use alliance_hub::cli::{DataArgs, InitArgs, ShowArgs};
-use alliance_hub::hub::Hub;
 use alliance_node::node::Node;
 use alliance_proto::pb;
 use alliance_proto::pb::hub_service_client::HubServiceClient;
@@ -271,21 +269,7 @@ fn run(hub_rt: &Runtime, node_rt: &Runtime, dir: &Path, submits: usize) -> Resul
         .block_on(TcpListener::bind("127.0.0.1:0"))
         .context("binding the hub's port")?;
     let address = listener.local_addr().context("the hub's port")?;
-    alliance_hub::init::init(&InitArgs {
-        show: ShowArgs {
-            data: DataArgs { data: data.clone() },
-            json: false,
-        },
-        listen: "127.0.0.1:0".into(),
-        public_addr: Some(address.to_string()),
-        tls_cert: None,
-        tls_key: None,
-        tls_ca: None,
-    })
-    .context("initialising the hub's data directory")?;
-    let hub = Arc::new(
-        Hub::open(&data).with_context(|| format!("opening the hub at {}", data.display()))?,
-    );
+    let hub = disk::init_hub(&data, &address.to_string())?;
     let issued = hub_rt
         .block_on(
             hub.import_orgs(

@@ -88,7 +88,6 @@ use alliance_core::period::Period;
 use alliance_core::receipt::{OutcomeKind, ReportId};
 use alliance_daemon::{client, serve as daemon_serve, tls};
 use alliance_envelope::{Envelope, JoinCode, SigningKey, payload_type, sign};
-use alliance_hub::cli::{DataArgs, InitArgs, ShowArgs};
 use alliance_hub::hub::{EnrollCall, Hub};
 use alliance_node::config::{CONFIG_FILE, NodeConfig};
 use alliance_proto::pb::hub_service_client::HubServiceClient;
@@ -880,23 +879,7 @@ fn start_hub(rts: &Runtimes, data: &Path) -> Result<(Arc<Hub>, SocketAddr, Vec<u
             .block_on(TcpListener::bind("127.0.0.1:0"))
             .context("binding the hub's port")?;
         let address = listener.local_addr().context("the hub's port")?;
-        alliance_hub::init::init(&InitArgs {
-            show: ShowArgs {
-                data: DataArgs {
-                    data: data.to_owned(),
-                },
-                json: false,
-            },
-            listen: "127.0.0.1:0".into(),
-            public_addr: Some(address.to_string()),
-            tls_cert: None,
-            tls_key: None,
-            tls_ca: None,
-        })
-        .with_context(|| format!("initialising the hub's data directory {}", data.display()))?;
-        let hub = Arc::new(
-            Hub::open(data).with_context(|| format!("opening the hub at {}", data.display()))?,
-        );
+        let hub = disk::init_hub(data, &address.to_string())?;
         let ca = alliance_hub::config::HubConfig::resolve(data, &hub.config().tls.ca);
         let ca_der = tls::read_ca_pem(&ca).context("the hub's CA")?;
         let server = HubServer::start(&rts.hub, &hub, listener)?;
